@@ -1,0 +1,32 @@
+# Developer shortcuts. The README's two commands (scripts/start.sh, scripts/test.sh)
+# need nothing but bash; these targets wrap them and the steps inside them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+setup: ## Install OS packages, the Python 3.10 venv and npm packages (idempotent)
+	./scripts/setup.sh
+
+start: ## Set up, train if needed, start Redis, actions, Rasa and the website
+	./scripts/start.sh
+
+test: ## Run the whole test suite (what CI runs)
+	./scripts/test.sh
+
+train: ## Train the model if config, domain or data changed
+	./scripts/train.sh
+
+lint: ## ruff check and format check
+	.venv/bin/ruff check bot actions tests scripts && .venv/bin/ruff format --check bot actions tests scripts
+
+unit: ## Only the fast pytest tests (no running stack)
+	.venv/bin/python -m pytest tests -m "not stack"
+
+nlu-eval: ## Held-out NLU evaluation with per-intent report in results/nlu
+	source scripts/env.sh && kefu_export_redis_fields redis://127.0.0.1:6379/0 && \
+	rasa test nlu --model models/latest.tar.gz --nlu tests/nlu --out results/nlu --no-plot && \
+	python scripts/check_nlu_report.py results/nlu
+
+.PHONY: help setup start test train lint unit nlu-eval

@@ -1,0 +1,1 @@
+"""Kefu custom actions, one module per capability (run with `rasa run actions`)."""

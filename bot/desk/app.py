@@ -1,0 +1,86 @@
+"""aiohttp application of the desk service."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from bot import db
+from bot.config import PROJECT_ROOT, Settings
+from bot.desk.auth import api_token_middleware
+
+HERE = Path(__file__).resolve().parent
+SETTINGS = web.AppKey("settings", Settings)
+REDIS = web.AppKey("redis", aioredis.Redis)
+SOCKET_IO_CLIENT = PROJECT_ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
+
+
+def _content_security_policy(rasa_url: str) -> str:
+    # Customer text is rendered with textContent; the CSP is a second line of
+    # defence: no inline script, scripts only from this origin.
+    origin = urlsplit(rasa_url)
+    ws_scheme = "wss" if origin.scheme == "https" else "ws"
+    rasa = f"{origin.scheme}://{origin.netloc} {ws_scheme}://{origin.netloc}"
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self' {rasa}; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+async def website(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    page = (HERE / "templates" / "index.html").read_text(encoding="utf-8")
+    page = page.replace("{{ rasa_url }}", html.escape(settings.rasa_public_url, quote=True))
+    return web.Response(
+        text=page,
+        content_type="text/html",
+        headers={"Content-Security-Policy": _content_security_policy(settings.rasa_public_url)},
+    )
+
+
+async def socket_io_client(_: web.Request) -> web.FileResponse:
+    if not SOCKET_IO_CLIENT.exists():
+        raise web.HTTPServiceUnavailable(
+            text='{"error": "socket.io client missing; run npm ci"}',
+            content_type="application/json",
+        )
+    return web.FileResponse(SOCKET_IO_CLIENT)
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+async def _redis_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    # One shared client per desk process; capabilities get it from app[REDIS].
+    app[REDIS] = db.connect(app[SETTINGS].redis_url)
+    yield
+    await app[REDIS].close()  # redis-py 4.6 (pinned by Rasa) has close(), not aclose()
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[security_headers, api_token_middleware(settings)],
+        client_max_size=64 * 1024,
+    )
+    app[SETTINGS] = settings
+    app.router.add_get("/", website)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/vendor/socket.io.min.js", socket_io_client)
+    app.router.add_static("/static/", HERE / "static", follow_symlinks=False)
+    app.cleanup_ctx.append(_redis_ctx)
+    # Each capability adds its routes and background workers here, one line each:
+    # setup(app) registers routes and appends to app.cleanup_ctx for workers.
+    return app

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, data validation, story tests, the held-out NLU
+# evaluation and pytest (unit, integration against real Redis, real browser).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$KEFU_ROOT"
+
+"$KEFU_ROOT/scripts/setup.sh"
+# rasa CLI commands read endpoints.yml; these tests never connect to Redis.
+kefu_export_redis_fields "${REDIS_URL:-redis://127.0.0.1:6379/0}"
+
+kefu_log "ruff"
+ruff check bot actions tests scripts
+
+"$KEFU_ROOT/scripts/train.sh"
+model="models/latest.tar.gz"
+rm -rf results && mkdir -p results
+
+kefu_log "rasa data validate"
+rasa data validate --config config.yml --domain domain.yml --data data --fail-on-warnings
+
+kefu_log "end-to-end test stories (zh + en)"
+rasa test core --model "$model" --stories tests/stories --fail-on-prediction-errors \
+  --out results/stories --no-plot
+
+kefu_log "held-out NLU evaluation"
+rasa test nlu --model "$model" --nlu tests/nlu --out results/nlu --no-plot
+python scripts/check_nlu_report.py results/nlu
+
+kefu_log "pytest"
+python -m pytest tests

@@ -1,0 +1,87 @@
+"""The website widget in a real browser: Playwright driving Debian's Chromium."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from actions.language import detect_language
+from tests.conftest import Stack
+
+pytestmark = [pytest.mark.stack, pytest.mark.browser]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser, stack: Stack) -> Iterator[Page]:
+    context = browser.new_context(locale="zh-CN")
+    p = context.new_page()
+    p.set_default_timeout(30_000)
+    p.goto(stack.desk_url + "/")
+    expect(p.locator("#kefu-chat")).to_have_attribute("data-state", "online")
+    yield p
+    context.close()
+
+
+def send(page: Page, text: str) -> None:
+    page.fill("#kefu-input", text)
+    page.press("#kefu-input", "Enter")
+
+
+def bot_messages(page: Page):
+    return page.locator(".kefu-msg--bot")
+
+
+def test_chinese_greeting_english_faq_and_reload(page: Page) -> None:
+    send(page, "你好")
+    first = bot_messages(page).nth(0)
+    expect(first).to_contain_text("客服电力")
+    expect(page.locator(".kefu-buttons button").first).to_be_visible()
+
+    send(page, "When are your service halls open?")
+    answer = bot_messages(page).nth(1)
+    expect(answer).to_contain_text("open")
+    assert detect_language(answer.inner_text()) == "en"
+
+    session = page.locator("#kefu-chat").get_attribute("data-session-id")
+    page.reload()
+    expect(page.locator("#kefu-chat")).to_have_attribute("data-state", "online")
+    assert page.locator("#kefu-chat").get_attribute("data-session-id") == session
+    expect(page.locator(".kefu-msg--user")).to_have_count(2)
+    expect(bot_messages(page)).to_have_count(2)
+
+    # The server-side conversation continues too: a bare score keeps English.
+    send(page, "5")
+    expect(bot_messages(page)).to_have_count(3)
+    assert detect_language(bot_messages(page).nth(2).inner_text()) == "en"
+
+
+def test_buttons_send_their_payload(page: Page) -> None:
+    send(page, "你好")
+    page.locator(".kefu-buttons button", has_text="怎么交电费").click()
+    expect(bot_messages(page).nth(1)).to_contain_text("微信")
+
+
+def test_customer_text_is_rendered_as_text(page: Page) -> None:
+    payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
+    send(page, payload)
+    expect(page.locator(".kefu-msg--user").first).to_have_text(payload)
+    expect(bot_messages(page)).to_have_count(1)
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#kefu-log img, #kefu-log script").count() == 0

@@ -1,0 +1,170 @@
+"""The running stack over the real socket.io channel, with a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import socketio
+
+from actions.language import detect_language
+from bot.channels.webchat import MAX_MESSAGE_CHARS
+from tests.conftest import Stack
+
+pytestmark = pytest.mark.stack
+
+
+def is_chinese(text: str) -> bool:
+    return detect_language(text) == "zh"
+
+
+def is_english(text: str) -> bool:
+    # English answers may still name the WeChat account 客服电力.
+    return detect_language(text) == "en"
+
+
+class Customer:
+    """A website visitor speaking to Rasa the way the widget does."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.session_id = uuid.uuid4().hex
+        self.client = socketio.AsyncClient(reconnection=False)
+        self.replies: asyncio.Queue[dict] = asyncio.Queue()
+        self.errors: asyncio.Queue[dict] = asyncio.Queue()
+        self.client.on("bot_uttered", self.replies.put_nowait)
+        self.client.on("kefu_error", self.errors.put_nowait)
+
+    async def connect(self) -> None:
+        confirmed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.client.on("session_confirm", lambda sid: confirmed.done() or confirmed.set_result(sid))
+        await self.client.connect(self.url, transports=["websocket"], socketio_path="/socket.io")
+        await self.client.emit("session_request", {"session_id": self.session_id})
+        assert await asyncio.wait_for(confirmed, 10) == self.session_id
+
+    async def say(self, message: object) -> None:
+        await self.client.emit("user_uttered", {"message": message, "session_id": self.session_id})
+
+    async def reply(self, timeout: float = 30) -> dict:
+        return await asyncio.wait_for(self.replies.get(), timeout)
+
+    async def ask(self, text: str) -> str:
+        await self.say(text)
+        return (await self.reply())["text"]
+
+
+@pytest.fixture
+async def customer(stack: Stack) -> AsyncIterator[Customer]:
+    c = Customer(stack.rasa_url)
+    await c.connect()
+    yield c
+    await c.client.disconnect()
+
+
+async def test_chinese_greeting_gets_chinese_reply(customer: Customer) -> None:
+    reply = await customer.ask("你好")
+    assert is_chinese(reply)
+    assert "客服电力" in reply
+
+
+async def test_english_faq_gets_english_answer(customer: Customer) -> None:
+    reply = await customer.ask("When are your service halls open?")
+    assert is_english(reply)
+    assert "8:30" in reply or "08:30" in reply
+
+
+async def test_language_follows_the_customer_within_a_conversation(customer: Customer) -> None:
+    assert is_english(await customer.ask("hello"))
+    assert is_chinese(await customer.ask("阶梯电价怎么算"))
+    assert is_english(await customer.ask("how can I pay my bill"))
+
+
+async def test_mixed_input_is_understood(customer: Customer) -> None:
+    reply = await customer.ask("我的bill怎么交啊 用app可以吗")
+    assert is_chinese(reply)
+    assert "微信" in reply  # the payment-channels answer
+
+
+async def test_interim_flows_are_honest(customer: Customer) -> None:
+    reply = await customer.ask("我要投诉你们的抄表员")
+    assert "400-800-9559" in reply
+    assert "工单号" in reply and "TK" not in reply  # no fake ticket number
+
+
+async def stored_events(stack: Stack, session_id: str, user_turns: int) -> list[dict]:
+    """The tracker Rasa saved in Redis, once it holds `user_turns` user messages.
+
+    Rasa saves the tracker just after sending the replies, so poll briefly.
+    """
+    events: list[dict] = []
+    for _ in range(50):
+        stored = stack.redis.client().get(f"kefu:tracker:{session_id}")
+        events = json.loads(stored)["events"] if stored else []
+        if sum(e["event"] == "user" for e in events) >= user_turns:
+            break
+        await asyncio.sleep(0.1)
+    return events
+
+
+async def test_conversation_is_stored_in_redis(customer: Customer, stack: Stack) -> None:
+    await customer.ask("你好")
+    events = await stored_events(stack, customer.session_id, 1)
+    assert [e["text"] for e in events if e["event"] == "user"] == ["你好"]
+    assert {"event": "slot", "name": "language", "value": "zh"}.items() <= next(
+        e for e in events if e["event"] == "slot" and e["name"] == "language"
+    ).items()
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "",
+        "   ",
+        "😀😀😀",
+        "\x00\x07\x1b[2J",
+        "停电" * (MAX_MESSAGE_CHARS // 2),
+        "a" * MAX_MESSAGE_CHARS,
+    ],
+    ids=["empty", "spaces", "emoji", "control", "10k-zh", "10k-en"],
+)
+async def test_bad_input_gets_a_polite_reply(customer: Customer, message: str) -> None:
+    await customer.say(message)
+    reply = await customer.reply(timeout=60)
+    assert reply["text"].strip()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    ["not an object", {"message": 42}, {"message": "x" * (MAX_MESSAGE_CHARS + 1)}],
+    ids=["string", "number", "too-long"],
+)
+async def test_malformed_events_get_a_clear_error(customer: Customer, payload: object) -> None:
+    if isinstance(payload, dict):
+        payload = {**payload, "session_id": customer.session_id}
+    await customer.client.emit("user_uttered", payload)
+    error = await asyncio.wait_for(customer.errors.get(), 10)
+    assert error["error"]
+    # ...and the channel keeps working afterwards.
+    assert await customer.ask("hello")
+
+
+async def test_session_survives_a_reconnect(stack: Stack) -> None:
+    first = Customer(stack.rasa_url)
+    await first.connect()
+    await first.ask("hello")
+    await first.client.disconnect()
+
+    again = Customer(stack.rasa_url)
+    again.session_id = first.session_id
+    await again.connect()
+    reply = await again.ask("5")  # a bare score carries no language
+    await again.client.disconnect()
+    assert is_english(reply)  # language slot came back from the stored tracker
+    events = await stored_events(stack, first.session_id, 2)
+    assert [e["text"] for e in events if e["event"] == "user"] == [
+        "hello",
+        "5",
+    ]
