@@ -23,6 +23,12 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     policy_dir: str = str(PROJECT_ROOT / "data" / "policy")
     sla_check_interval_s: float = 15.0
+    # Agent console and handoff: Rasa's HTTP API as the desk reaches it (rasa run
+    # --enable-api --auth-token $RASA_TOKEN), and the session cookie's Secure flag
+    # ("auto": Secure when the request came over https, directly or via X-Forwarded-Proto).
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str | None = None
+    cookie_secure: str = "auto"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -35,4 +41,7 @@ class Settings:
             timezone=os.environ.get("KEFU_TIMEZONE", "Asia/Shanghai"),
             policy_dir=os.environ.get("KEFU_POLICY_DIR", str(PROJECT_ROOT / "data" / "policy")),
             sla_check_interval_s=float(os.environ.get("KEFU_SLA_CHECK_INTERVAL_S", "15")),
+            rasa_url=os.environ.get("RASA_URL", "http://127.0.0.1:5005"),
+            rasa_token=os.environ.get("RASA_TOKEN") or None,
+            cookie_secure=os.environ.get("DESK_COOKIE_SECURE", "auto").lower(),
         )

@@ -15,6 +15,10 @@ export ACTION_ENDPOINT_URL="${ACTION_ENDPOINT_URL:-http://127.0.0.1:$ACTIONS_POR
 export RASA_PUBLIC_URL="${RASA_PUBLIC_URL:-http://localhost:$RASA_PORT}"
 export KEFU_LOCAL_REDIS_PORT="${KEFU_LOCAL_REDIS_PORT:-6379}"
 
+# What Rasa trains on. The rest of data/ is content our own code reads
+# (policies, complaint form words, SMS keywords) and is not Rasa training data.
+KEFU_RASA_DATA=(data/nlu data/faq data/rules data/stories)
+
 # Rasa, TensorFlow and friends: no telemetry, no GPU probing, quieter logs.
 export RASA_TELEMETRY_ENABLED=false
 export TF_CPP_MIN_LOG_LEVEL=2

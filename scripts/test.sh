@@ -17,7 +17,7 @@ model="models/latest.tar.gz"
 rm -rf results && mkdir -p results
 
 kefu_log "rasa data validate"
-rasa data validate --config config.yml --domain domain.yml --data data --fail-on-warnings
+rasa data validate --config config.yml --domain domain.yml --data "${KEFU_RASA_DATA[@]}" --fail-on-warnings
 
 kefu_log "end-to-end test stories (zh + en)"
 rasa test core --model "$model" --stories tests/stories --fail-on-prediction-errors \

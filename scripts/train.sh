@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$KEFU_ROOT"
 
-fingerprint="$(find config.yml domain.yml data bot/nlu -type f \( -name '*.yml' -o -name '*.yaml' -o -name '*.txt' -o -name '*.py' \) \
+fingerprint="$(find config.yml domain.yml "${KEFU_RASA_DATA[@]}" data/jieba bot/nlu -type f \( -name '*.yml' -o -name '*.yaml' -o -name '*.txt' -o -name '*.py' \) \
   -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)"
 model="models/kefu-$fingerprint.tar.gz"
 
@@ -14,7 +14,7 @@ if [ -f "$model" ]; then
 else
   kefu_log "training $model (config, domain or data changed)"
   start=$(date +%s)
-  rasa train --config config.yml --domain domain.yml --data data --out models \
+  rasa train --config config.yml --domain domain.yml --data "${KEFU_RASA_DATA[@]}" --out models \
     --fixed-model-name "kefu-$fingerprint"
   kefu_log "trained in $(( $(date +%s) - start ))s, $(du -h "$model" | cut -f1)"
 fi

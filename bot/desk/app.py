@@ -12,6 +12,7 @@ from aiohttp import web
 from bot import db
 from bot.config import PROJECT_ROOT, Settings
 from bot.desk.auth import api_token_middleware
+from bot.tickets import api as tickets_api
 
 HERE = Path(__file__).resolve().parent
 SETTINGS = web.AppKey("settings", Settings)
@@ -83,4 +84,5 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_redis_ctx)
     # Each capability adds its routes and background workers here, one line each:
     # setup(app) registers routes and appends to app.cleanup_ctx for workers.
+    tickets_api.setup(app)
     return app

@@ -89,9 +89,9 @@ async def test_mixed_input_is_understood(customer: Customer) -> None:
 
 
 async def test_interim_flows_are_honest(customer: Customer) -> None:
-    reply = await customer.ask("我要投诉你们的抄表员")
-    assert "400-800-9559" in reply
-    assert "工单号" in reply and "TK" not in reply  # no fake ticket number
+    # Bill lookup arrives in a later release: the bot says so and gives what works today.
+    reply = await customer.ask("这个月电费是多少")
+    assert "400-800-9559" in reply and "元" not in reply
 
 
 async def stored_events(stack: Stack, session_id: str, user_turns: int) -> list[dict]:

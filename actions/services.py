@@ -1,0 +1,16 @@
+"""Shared back-end clients for the action server, created once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from bot import db
+from bot.config import Settings
+from bot.tickets.service import TicketService
+
+
+@lru_cache(maxsize=1)
+def tickets() -> TicketService:
+    """The TicketService on the project's Redis (REDIS_URL)."""
+    settings = Settings.from_env()
+    return TicketService.from_settings(settings, db.connect(settings.redis_url))

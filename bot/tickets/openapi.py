@@ -1,0 +1,441 @@
+"""The ticket API's OpenAPI 3.0 document.
+
+The request schemas here are also what the handlers validate against (api.py), so the
+document describes exactly what the service accepts. Enumerations (categories, grades,
+agents) come from the loaded YAML policies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.tickets.models import LANGUAGES, Status
+from bot.tickets.service import Policies
+from bot.tickets.validation import (
+    ACCOUNT_PATTERN,
+    ACTOR_PATTERN,
+    CHANNEL_PATTERN,
+    CURSOR_PATTERN,
+    DEFAULT_LIMIT,
+    MAX_COMMENT,
+    MAX_DESCRIPTION,
+    MAX_LIMIT,
+    MAX_LOCATION,
+    MAX_NOTE,
+    MAX_PHONE_TEXT,
+    NUMBER_PATTERN,
+)
+
+JSON = "application/json"
+STATUSES = [s.value for s in Status]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _text(max_len: int, description: str) -> dict[str, Any]:
+    # \S: at least one non-space character (blank text is rejected).
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": max_len,
+        "pattern": r"\S",
+        "description": description,
+    }
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+def request_schemas(policies: Policies) -> dict[str, dict[str, Any]]:
+    actor = {
+        "type": "string",
+        "pattern": ACTOR_PATTERN,
+        "description": "Who does this (agent id); recorded in the history. Default: desk.",
+    }
+    note = _text(MAX_NOTE, "Optional note recorded in the history.")
+    return {
+        "CreateTicket": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["category", "description", "phone"],
+            "properties": {
+                "category": {"type": "string", "enum": list(policies.roster.categories)},
+                "description": _text(MAX_DESCRIPTION, "What happened, in the customer's words."),
+                "location": {
+                    "type": "string",
+                    "maxLength": MAX_LOCATION,
+                    "description": "Address or place; may be empty.",
+                },
+                "account_id": {"type": "string", "pattern": ACCOUNT_PATTERN},
+                "phone": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_PHONE_TEXT,
+                    "description": "Contact phone, any common format; stored as E.164. "
+                    "A number that is not a valid phone number gets 400.",
+                },
+                "language": {"type": "string", "enum": list(LANGUAGES), "default": "zh"},
+                "channel": {"type": "string", "pattern": CHANNEL_PATTERN, "default": "desk"},
+                "actor": actor,
+            },
+        },
+        "StatusChange": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["status"],
+            "properties": {
+                "status": {"type": "string", "enum": STATUSES},
+                "note": note,
+                "actor": actor,
+            },
+        },
+        "Reassign": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["owner"],
+            "properties": {
+                "owner": {"type": "string", "enum": list(policies.roster.agents)},
+                "note": note,
+                "actor": actor,
+            },
+        },
+        "NewNote": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["text"],
+            "properties": {"text": _text(MAX_NOTE, "The note."), "actor": actor},
+        },
+        "Rating": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["rating"],
+            "properties": {
+                "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+                "comment": _text(MAX_COMMENT, "The customer's comment."),
+                "actor": actor,
+            },
+        },
+    }
+
+
+def list_parameters(policies: Policies) -> list[dict[str, Any]]:
+    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "schema": schema,
+            "description": description,
+        }
+
+    return [
+        query("status", {"type": "string", "enum": STATUSES}, "Only tickets in this status."),
+        query(
+            "grade", {"type": "string", "enum": list(policies.grader.grades)}, "Only this grade."
+        ),
+        query(
+            "phone",
+            {"type": "string", "minLength": 1, "maxLength": MAX_PHONE_TEXT},
+            "Only tickets of this contact phone (any format; invalid numbers get 400).",
+        ),
+        query("owner", {"type": "string", "pattern": ACTOR_PATTERN}, "Only this owner (agent id)."),
+        query(
+            "category",
+            {"type": "string", "enum": list(policies.roster.categories)},
+            "Only this category.",
+        ),
+        query(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+            "Page size.",
+        ),
+        query(
+            "cursor",
+            {"type": "string", "pattern": CURSOR_PATTERN},
+            "next_cursor of the previous page.",
+        ),
+    ]
+
+
+def _response_schemas(policies: Policies) -> dict[str, dict[str, Any]]:
+    date_time = {"type": "string", "format": "date-time"}
+    text = {"type": "string"}
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {"type": "string", "description": "What is wrong, for a human."},
+                "field": {"type": "string", "description": "The input to fix."},
+            },
+        },
+        "GradeReason": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["rule", "grade", "zh", "en", "match"],
+            "properties": {
+                "rule": text,
+                "grade": {"type": "string", "enum": list(policies.grader.grades)},
+                "zh": text,
+                "en": text,
+                "match": _nullable(text),
+            },
+        },
+        "Ticket": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": [
+                "number",
+                "kind",
+                "category",
+                "description",
+                "location",
+                "account_id",
+                "channel",
+                "phone",
+                "language",
+                "grade",
+                "grade_reasons",
+                "owner",
+                "status",
+                "created_at",
+                "updated_at",
+                "first_response_due",
+                "resolve_due",
+                "first_response_at",
+                "resolved_at",
+                "closed_at",
+                "escalations",
+                "reopen_count",
+                "rating",
+                "rating_comment",
+            ],  # fmt: skip
+            "properties": {
+                "number": {"type": "string", "pattern": NUMBER_PATTERN},
+                "kind": text,
+                "category": {"type": "string", "enum": list(policies.roster.categories)},
+                "description": text,
+                "location": text,
+                "account_id": _nullable(text),
+                "channel": text,
+                "phone": {"type": "string", "description": "E.164"},
+                "language": {"type": "string", "enum": list(LANGUAGES)},
+                "grade": {"type": "string", "enum": list(policies.grader.grades)},
+                "grade_reasons": {"type": "array", "items": _ref("GradeReason")},
+                "owner": _nullable(text),
+                "status": {"type": "string", "enum": STATUSES},
+                "created_at": date_time,
+                "updated_at": date_time,
+                "first_response_due": date_time,
+                "resolve_due": date_time,
+                "first_response_at": _nullable(date_time),
+                "resolved_at": _nullable(date_time),
+                "closed_at": _nullable(date_time),
+                "escalations": {"type": "integer", "minimum": 0},
+                "reopen_count": {"type": "integer", "minimum": 0},
+                "rating": _nullable({"type": "integer", "minimum": 1, "maximum": 5}),
+                "rating_comment": _nullable(text),
+            },
+        },
+        "HistoryEntry": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["id", "at", "actor", "action", "data"],
+            "properties": {
+                "id": text,
+                "at": date_time,
+                "actor": text,
+                "action": {
+                    "type": "string",
+                    "enum": ["created", "assigned", "status", "note", "rated", "escalated"],
+                },
+                "data": {"type": "object"},
+            },
+        },
+        "TicketDetail": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["ticket", "history"],
+            "properties": {
+                "ticket": _ref("Ticket"),
+                "history": {"type": "array", "items": _ref("HistoryEntry")},
+            },
+        },
+        "TicketPage": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["items", "next_cursor"],
+            "properties": {
+                "items": {"type": "array", "items": _ref("Ticket")},
+                "next_cursor": _nullable({"type": "string", "pattern": CURSOR_PATTERN}),
+            },
+        },
+    }
+
+
+_ERRORS = {
+    "400": "Invalid input; `field` names it.",
+    "401": "Missing or wrong bearer token.",
+    "404": "No ticket with that number.",
+    "409": "Not allowed in the ticket's current state (e.g. an illegal status transition).",
+    "413": "Request body too large.",
+    "503": "The ticket store (Redis) is unavailable; retry.",
+}
+
+
+def _responses(ok: str, ok_schema: str, ok_description: str, *errors: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        ok: {"description": ok_description, "content": {JSON: {"schema": _ref(ok_schema)}}}
+    }
+    for code in ("401", "503", *errors):
+        out[code] = {"description": _ERRORS[code], "content": {JSON: {"schema": _ref("Error")}}}
+    return out
+
+
+def _with_links(responses: dict[str, Any], operation_ids: tuple[str, ...]) -> dict[str, Any]:
+    responses["200"]["links"] = _links(*operation_ids)
+    return responses
+
+
+def _body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {JSON: {"schema": _ref(schema)}}}
+
+
+NUMBER_PARAM = {
+    "name": "number",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": NUMBER_PATTERN},
+    "description": "Ticket number, e.g. TK20261127-0042.",
+}
+
+
+def _links(*operation_ids: str) -> dict[str, Any]:
+    """OpenAPI links: the ticket in this response is the `number` of the next call."""
+    return {
+        op: {"operationId": op, "parameters": {"number": "$response.body#/number"}}
+        for op in operation_ids
+    }
+
+
+FOLLOW_UPS = ("getTicket", "changeStatus", "reassignTicket", "addNote", "rateTicket")
+
+
+def build_document(policies: Policies) -> dict[str, Any]:
+    schemas = {**_response_schemas(policies), **request_schemas(policies)}
+    one = [NUMBER_PARAM]
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Kefu desk: tickets",
+            "version": "1.0.0",
+            "description": "Complaint tickets: graded (P1-P4), owned, SLA-timed, audited. "
+            "Errors are JSON {error, field}.",
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/openapi.json": {
+                "get": {
+                    "operationId": "getOpenApi",
+                    "summary": "This document",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI document",
+                            "content": {JSON: {"schema": {"type": "object"}}},
+                        },
+                        "401": {
+                            "description": _ERRORS["401"],
+                            "content": {JSON: {"schema": _ref("Error")}},
+                        },
+                    },
+                }
+            },
+            "/api/tickets": {
+                "get": {
+                    "operationId": "listTickets",
+                    "summary": "List tickets, newest first, with filters and cursor pagination",
+                    "parameters": list_parameters(policies),
+                    "responses": _responses("200", "TicketPage", "A page of tickets", "400"),
+                },
+                "post": {
+                    "operationId": "createTicket",
+                    "summary": "Create a complaint ticket (graded, assigned, SLA set)",
+                    "requestBody": _body("CreateTicket"),
+                    "responses": {
+                        **_responses("201", "Ticket", "Created", "400", "413"),
+                        "201": {
+                            "description": "Created",
+                            "headers": {
+                                "Location": {
+                                    "description": "URL of the new ticket",
+                                    "schema": {"type": "string"},
+                                }
+                            },
+                            "content": {JSON: {"schema": _ref("Ticket")}},
+                            "links": _links(*FOLLOW_UPS),
+                        },
+                    },
+                },
+            },
+            "/api/tickets/{number}": {
+                "get": {
+                    "operationId": "getTicket",
+                    "summary": "A ticket with its full history",
+                    "parameters": one,
+                    "responses": _responses("200", "TicketDetail", "The ticket", "400", "404"),
+                }
+            },
+            "/api/tickets/{number}/status": {
+                "post": {
+                    "operationId": "changeStatus",
+                    "summary": "Move the ticket along an allowed status transition",
+                    "description": "new→assigned→in_progress→resolved→closed; resolved|closed→"
+                    "reopened→assigned|in_progress. Others get 409.",
+                    "parameters": one,
+                    "requestBody": _body("StatusChange"),
+                    "responses": _with_links(
+                        _responses("200", "Ticket", "Changed", "400", "404", "409", "413"),
+                        FOLLOW_UPS,
+                    ),
+                }
+            },
+            "/api/tickets/{number}/owner": {
+                "post": {
+                    "operationId": "reassignTicket",
+                    "summary": "Give the ticket another owner (new→assigned)",
+                    "parameters": one,
+                    "requestBody": _body("Reassign"),
+                    "responses": _responses(
+                        "200", "Ticket", "Reassigned", "400", "404", "409", "413"
+                    ),
+                }
+            },
+            "/api/tickets/{number}/notes": {
+                "post": {
+                    "operationId": "addNote",
+                    "summary": "Add a note to the history",
+                    "parameters": one,
+                    "requestBody": _body("NewNote"),
+                    "responses": _responses(
+                        "201", "HistoryEntry", "Recorded", "400", "404", "409", "413"
+                    ),
+                }
+            },
+            "/api/tickets/{number}/rating": {
+                "post": {
+                    "operationId": "rateTicket",
+                    "summary": "Record the customer's 1-5 rating of a resolved/closed ticket",
+                    "parameters": one,
+                    "requestBody": _body("Rating"),
+                    "responses": _responses("200", "Ticket", "Rated", "400", "404", "409", "413"),
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas,
+        },
+    }
