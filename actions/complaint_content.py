@@ -25,6 +25,7 @@ class ComplaintContent:
     cancel_max_chars: int
     why_phrases: tuple[str, ...]
     why_max_chars: int
+    question_markers: tuple[str, ...]
     fields: dict[str, tuple[str, ...]]
     description_chars: tuple[int, int]
     location_chars: tuple[int, int]
@@ -47,6 +48,10 @@ class ComplaintContent:
                 return category
         hits = [c for c, words in self.category_keywords.items() if any(w in t for w in words)]
         return hits[0] if len(hits) == 1 else None
+
+    def is_question(self, text: str) -> bool:
+        t = normalise(text)
+        return any(marker in t for marker in self.question_markers)
 
     def field_named(self, text: str) -> str | None:
         t = normalise(text)
@@ -71,6 +76,7 @@ def content(path: Path = FORM_FILE) -> ComplaintContent:
         cancel_max_chars=int(raw["cancel"]["max_chars"]),
         why_phrases=phrases(raw["why"]["phrases"]),
         why_max_chars=int(raw["why"]["max_chars"]),
+        question_markers=phrases(raw["question_markers"]),
         fields={f: phrases(ws) for f, ws in raw["fields"].items()},
         description_chars=(raw["description"]["min_chars"], raw["description"]["max_chars"]),
         location_chars=(raw["location"]["min_chars"], raw["location"]["max_chars"]),

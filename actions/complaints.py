@@ -32,6 +32,9 @@ FORM_SLOTS = (
     "phone",
     "complaint_confirm",
 )
+# Free-text questions where an FAQ question is answered by the validation
+# (the domain lets FAQs through there, because answers can look like FAQs).
+FAQ_AWARE_SLOTS = ("complaint_category", "complaint_location")
 # Bookkeeping slots of the form, cleared with the form's own slots when it ends.
 STATE_SLOTS = ("complaint_cancelled", "complaint_correcting", "complaint_failures")
 STORE_TIMEOUT_S = 10.0
@@ -181,6 +184,10 @@ class ValidateComplaintForm(FormValidationAction):
         if content().is_why(text):
             dispatcher.utter_message(response=f"utter_why_{slot}")
             return {slot: None}
+        faq = faq_answer(tracker) if slot in FAQ_AWARE_SLOTS else None
+        if faq and content().is_question(text):
+            dispatcher.utter_message(response=faq)
+            return {slot: None}
         parsed = parse(text)
         failures = dict(tracker.get_slot("complaint_failures") or {})
         if parsed is None:
@@ -193,6 +200,15 @@ class ValidateComplaintForm(FormValidationAction):
             return {slot: None, "complaint_failures": failures}
         failures.pop(slot, None)
         return {slot: parsed, "complaint_failures": failures}
+
+
+def faq_answer(tracker: Tracker) -> str | None:
+    """The FAQ answer (utter_faq/<key>) Rasa picked for the latest message, if it is an FAQ."""
+    if tracker.get_intent_of_latest_message() != "faq":
+        return None
+    selected = (tracker.latest_message.get("response_selector") or {}).get("faq") or {}
+    action = (selected.get("response") or {}).get("utter_action")
+    return action if isinstance(action, str) and action.startswith("utter_faq/") else None
 
 
 def _is_e164(value: Any) -> bool:

@@ -24,6 +24,8 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "latest.tar.gz"
+SMS_TEST_TOKEN = "kefu-test-auth-token-0123456789ab"
+DESK_TEST_TOKEN = "kefu-test-desk-token"
 
 
 def free_port() -> int:
@@ -127,6 +129,10 @@ def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -
         "RASA_PUBLIC_URL": f"http://127.0.0.1:{rasa_port}",
         "DESK_HOST": "127.0.0.1",
         "DESK_PORT": str(desk_port),
+        # The SMS channel checks signatures with this token (tests sign like Twilio);
+        # with no Twilio account the desk delivers SMS to the local sink in Redis.
+        "TWILIO_AUTH_TOKEN": SMS_TEST_TOKEN,
+        "DESK_API_TOKEN": DESK_TEST_TOKEN,
         "RASA_TELEMETRY_ENABLED": "false",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "CUDA_VISIBLE_DEVICES": "",

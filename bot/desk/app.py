@@ -12,6 +12,7 @@ from aiohttp import web
 from bot import db
 from bot.config import PROJECT_ROOT, Settings
 from bot.desk.auth import api_token_middleware
+from bot.sms import sender as sms_sender
 from bot.tickets import api as tickets_api
 
 HERE = Path(__file__).resolve().parent
@@ -85,4 +86,5 @@ def create_app(settings: Settings) -> web.Application:
     # Each capability adds its routes and background workers here, one line each:
     # setup(app) registers routes and appends to app.cleanup_ctx for workers.
     tickets_api.setup(app)
+    sms_sender.setup(app)
     return app

@@ -206,3 +206,21 @@ async def test_opening_message_prefills_description_only_on_activation() -> None
     assert result == {"complaint_description": "我要投诉，抄表员上门骂人"}
     later = make_tracker("我要投诉，抄表员上门骂人", slots={"requested_slot": "complaint_location"})
     assert await form.extract_complaint_description(CollectingDispatcher(), later, {}) == {}
+
+
+async def test_faq_question_at_a_free_text_question_is_answered_and_reasked() -> None:
+    faq = {"faq": {"response": {"utter_action": "utter_faq/business_hours"}}}
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker("你们营业厅周日开门吗", intent="faq")
+    tracker.latest_message["response_selector"] = faq
+    form = ValidateComplaintForm()
+    result = await form.validate_complaint_location("你们营业厅周日开门吗", dispatcher, tracker, {})
+    assert result == {"complaint_location": None}
+    assert [m["response"] for m in dispatcher.messages] == ["utter_faq/business_hours"]
+    # An address the NLU also reads as an FAQ is still an address.
+    address = make_tracker("朝阳区建国路66号", intent="faq")
+    address.latest_message["response_selector"] = faq
+    result = await form.validate_complaint_location(
+        "朝阳区建国路66号", CollectingDispatcher(), address, {}
+    )
+    assert result["complaint_location"] == "朝阳区建国路66号"

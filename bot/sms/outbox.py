@@ -1,0 +1,487 @@
+"""The one durable SMS outbox (Redis): every outbound SMS of the product goes through enqueue().
+
+Layout (all keys under kefu:outbox:):
+- msg:{id}      hash, the message and its delivery record (status, segments, encoding,
+                attempts, error, Twilio SID, timestamps);
+- idem:{key}    idempotency key -> id, so enqueueing twice creates one message;
+- stream        Redis Stream of ids ready to send, consumer group "senders": several desk
+                processes share the work, and a crashed worker's entries are reclaimed;
+- delayed       sorted set id -> due time (quiet hours, retry backoff);
+- recent        sorted set id -> created time, for the console;
+- history:{id}  list of JSON status events (attempts, Twilio callbacks).
+
+Every state change is one Lua script or MULTI, so a crash leaves each message either
+queued, deferred, or finished, never lost. Redis runs with AOF (appendfsync always).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+
+from bot.phones import InvalidPhone, to_e164
+from bot.sms import segments, sink
+
+PREFIX = "kefu:outbox:"
+STREAM = PREFIX + "stream"
+GROUP = "senders"
+DELAYED = PREFIX + "delayed"
+RECENT = PREFIX + "recent"
+RECENT_MAX = 50_000
+RETENTION_S = 90 * 24 * 3600
+
+KINDS = ("reply", "agent", "notice", "survey", "reminder")
+# Live conversation: the customer is waiting, so quiet hours do not apply.
+QUIET_HOURS_EXEMPT = frozenset({"reply", "agent"})
+# Only a reply to what the customer just sent may reach an opted-out number.
+OPT_OUT_EXEMPT = frozenset({"reply"})
+
+# Our lifecycle. Twilio's own status is kept apart in twilio_status.
+STATUS_RANK = {
+    "pending": 0,
+    "deferred": 0,
+    "sending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "undelivered": 3,
+    "failed": 3,
+    "skipped": 3,
+}
+TWILIO_STATUSES = (
+    "accepted",
+    "scheduled",
+    "queued",
+    "sending",
+    "sent",
+    "receiving",
+    "received",
+    "delivered",
+    "read",
+    "undelivered",
+    "failed",
+    "canceled",
+)
+
+
+def msg_key(message_id: str) -> str:
+    return f"{PREFIX}msg:{message_id}"
+
+
+def idem_key(key: str) -> str:
+    return f"{PREFIX}idem:{key}"
+
+
+def sid_key(twilio_sid: str) -> str:
+    return f"{PREFIX}sid:{twilio_sid}"
+
+
+def history_key(message_id: str) -> str:
+    return f"{PREFIX}history:{message_id}"
+
+
+class OutboxError(ValueError):
+    """enqueue() was given something that cannot be sent; `field` names the argument."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass
+class OutboxMessage:
+    id: str
+    to: str
+    body: str
+    kind: str
+    urgent: bool
+    status: str
+    attempts: int = 0
+    segments: int = 1
+    encoding: str = "GSM-7"
+    verify: bool = False  # the last attempt may have reached Twilio: check before resending
+    attempt_started: float = 0.0
+    fields: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_hash(cls, data: dict[str, str]) -> OutboxMessage:
+        return cls(
+            id=data["id"],
+            to=data["to"],
+            body=data["body"],
+            kind=data["kind"],
+            urgent=data.get("urgent") == "1",
+            status=data["status"],
+            attempts=int(data.get("attempts") or 0),
+            segments=int(data.get("segments") or 1),
+            encoding=data.get("encoding") or "GSM-7",
+            verify=data.get("verify") == "1",
+            attempt_started=float(data.get("attempt_started") or 0),
+            fields=data,
+        )
+
+
+def _event(**values: object) -> str:
+    return json.dumps({"at": time.time(), **values}, ensure_ascii=False)
+
+
+_ENQUEUE = """
+local existing = redis.call('GET', KEYS[1])
+if existing then return existing end
+local id, now, due, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+redis.call('SET', KEYS[1], id, 'EX', ttl)
+redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('ZADD', KEYS[4], now, id)
+redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -(tonumber(ARGV[5]) + 1))
+if due > now then
+  redis.call('ZADD', KEYS[5], due, id)
+else
+  redis.call('XADD', KEYS[3], '*', 'id', id)
+end
+return id
+"""
+
+_CLAIM = """
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return {'missing'} end
+if st == 'pending' or st == 'deferred' then
+  redis.call('HSET', KEYS[1], 'status', 'sending', 'updated_at', ARGV[1])
+  return {'claimed', unpack(redis.call('HGETALL', KEYS[1]))}
+elseif st == 'sending' then
+  return {'resume', unpack(redis.call('HGETALL', KEYS[1]))}
+end
+return {'done'}
+"""
+
+_RELEASE_DUE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('XADD', KEYS[2], '*', 'id', id)
+end
+return #ids
+"""
+
+_RECORD_STATUS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local rank = {accepted=1, scheduled=1, queued=2, sending=3, sent=4, receiving=4, received=4,
+              delivered=6, read=7, undelivered=5, failed=5, canceled=5}
+local ours = {delivered='delivered', read='delivered', undelivered='undelivered',
+              failed='failed', canceled='failed'}
+local our_rank = {pending=0, deferred=0, sending=1, sent=2, delivered=3, undelivered=3,
+                  failed=3, skipped=3}
+local now, st, code, sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local known = redis.call('HGET', KEYS[1], 'twilio_sid')
+if known and known ~= '' and sid ~= '' and known ~= sid then return -2 end
+if (not known or known == '') and sid ~= '' then redis.call('HSET', KEYS[1], 'twilio_sid', sid) end
+local cur = redis.call('HGET', KEYS[1], 'twilio_status') or ''
+if (rank[st] or 0) >= (rank[cur] or 0) then
+  redis.call('HSET', KEYS[1], 'twilio_status', st)
+  if code ~= '' then redis.call('HSET', KEYS[1], 'twilio_error_code', code) end
+end
+local mapped = ours[st] or 'sent'
+local mine = redis.call('HGET', KEYS[1], 'status')
+if (our_rank[mapped] or 0) > (our_rank[mine] or 0) then
+  redis.call('HSET', KEYS[1], 'status', mapped)
+end
+redis.call('HSET', KEYS[1], 'status_' .. st .. '_at', now, 'updated_at', now)
+redis.call('RPUSH', KEYS[2], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+return 1
+"""
+
+
+def _new_id() -> str:
+    # Sortable by creation time, unique across processes.
+    return f"OB{int(time.time() * 1000):012x}{secrets.token_hex(5)}"
+
+
+async def enqueue(
+    redis: aioredis.Redis,
+    to: str,
+    body: str,
+    *,
+    kind: str = "reply",
+    urgent: bool = False,
+    idempotency_key: str | None = None,
+    conversation_id: str | None = None,
+    not_before: float | None = None,
+) -> list[str]:
+    """Queues an SMS; returns the outbox ids (one per part: bodies over 1,600 characters
+    are split at sentence boundaries).
+
+    `idempotency_key`: enqueueing again with the same key returns the same ids and sends
+    nothing new; pass one whenever a retry of the caller could enqueue twice.
+    """
+    if kind not in KINDS:
+        raise OutboxError("kind", f"kind must be one of {', '.join(KINDS)}")
+    try:
+        phone = to_e164(to)
+    except InvalidPhone as exc:
+        raise OutboxError("to", "to is not a valid phone number") from exc
+    parts = segments.split_message(body or "")
+    if not parts:
+        raise OutboxError("body", "body is empty")
+    key = idempotency_key or secrets.token_hex(16)
+    now = time.time()
+    script = redis.register_script(_ENQUEUE)
+    ids: list[str] = []
+    for index, part in enumerate(parts, start=1):
+        part_key = key if len(parts) == 1 else f"{key}#{index}/{len(parts)}"
+        message_id = _new_id()
+        info = segments.count(part)
+        record = {
+            "id": message_id,
+            "to": phone,
+            "body": part,
+            "kind": kind,
+            "urgent": "1" if urgent else "0",
+            "idempotency_key": part_key,
+            "conversation_id": conversation_id or "",
+            "part": str(index),
+            "parts": str(len(parts)),
+            "status": "pending",
+            "segments": str(info.segments),
+            "encoding": info.encoding,
+            "attempts": "0",
+            "created_at": repr(now),
+            "updated_at": repr(now),
+            "not_before": repr(not_before or 0),
+        }
+        flat = [x for pair in record.items() for x in pair]
+        got = await script(
+            keys=[idem_key(part_key), msg_key(message_id), STREAM, RECENT, DELAYED],
+            args=[message_id, repr(now), repr(not_before or 0), RETENTION_S, RECENT_MAX, *flat],
+        )
+        if got == message_id:
+            await redis.rpush(history_key(message_id), _event(event="enqueued", kind=kind))
+            await redis.expire(history_key(message_id), RETENTION_S)
+        ids.append(got)
+    return ids
+
+
+async def ensure_group(redis: aioredis.Redis) -> None:
+    try:
+        # From id 0: entries queued before any sender ever ran are delivered too.
+        await redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    except aioredis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def claim(redis: aioredis.Redis, message_id: str) -> tuple[str, OutboxMessage | None]:
+    """('claimed' or 'resume', message) when this worker should handle it, else
+    ('done' or 'missing', None). 'resume': an earlier worker took it and died mid-send.
+    """
+    result = await redis.register_script(_CLAIM)(
+        keys=[msg_key(message_id)], args=[repr(time.time())]
+    )
+    state = result[0]
+    if state not in ("claimed", "resume"):
+        return state, None
+    flat = result[1:]
+    return state, OutboxMessage.from_hash(dict(zip(flat[::2], flat[1::2], strict=True)))
+
+
+async def begin_attempt(redis: aioredis.Redis, message_id: str) -> int:
+    """Counts an attempt at Twilio's API, just before the call."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hincrby(msg_key(message_id), "attempts", 1)
+        pipe.hset(msg_key(message_id), mapping={"attempt_started": repr(time.time())})
+        attempts, _ = await pipe.execute()
+    return int(attempts)
+
+
+def _ack(pipe: aioredis.client.Pipeline, entry_id: str | None) -> None:
+    if entry_id:
+        pipe.xack(STREAM, GROUP, entry_id)
+        pipe.xdel(STREAM, entry_id)  # the stream holds only work still to do
+
+
+async def ack(redis: aioredis.Redis, entry_id: str) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        _ack(pipe, entry_id)
+        await pipe.execute()
+
+
+async def mark_sent(
+    redis: aioredis.Redis,
+    message_id: str,
+    entry_id: str | None,
+    *,
+    twilio_sid: str,
+    twilio_status: str,
+) -> None:
+    now = time.time()
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(
+            msg_key(message_id),
+            mapping={
+                "status": "sent",
+                "twilio_sid": twilio_sid,
+                "twilio_status": twilio_status,
+                "transport": "twilio",
+                "sent_at": repr(now),
+                "updated_at": repr(now),
+                "verify": "0",
+                "error": "",
+                "error_code": "",
+            },
+        )
+        pipe.set(sid_key(twilio_sid), message_id, ex=RETENTION_S)
+        pipe.rpush(history_key(message_id), _event(event="sent", twilio_sid=twilio_sid))
+        _ack(pipe, entry_id)
+        await pipe.execute()
+
+
+async def deliver_local(
+    redis: aioredis.Redis, message: OutboxMessage, entry_id: str | None
+) -> None:
+    """Offline mode: the sink write and the status change are one transaction."""
+    now = time.time()
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.xadd(
+            sink.STREAM,
+            {
+                "outbox_id": message.id,
+                "to": message.to,
+                "body": message.body,
+                "kind": message.kind,
+                "segments": str(message.segments),
+                "encoding": message.encoding,
+                "conversation_id": message.fields.get("conversation_id", ""),
+                "at": repr(now),
+            },
+            maxlen=sink.MAXLEN,
+            approximate=True,
+        )
+        pipe.hset(
+            msg_key(message.id),
+            mapping={
+                "status": "delivered",
+                "transport": "local",
+                "sent_at": repr(now),
+                "updated_at": repr(now),
+            },
+        )
+        pipe.hincrby(msg_key(message.id), "attempts", 1)
+        pipe.rpush(history_key(message.id), _event(event="delivered", transport="local"))
+        _ack(pipe, entry_id)
+        await pipe.execute()
+
+
+async def defer(
+    redis: aioredis.Redis,
+    message_id: str,
+    entry_id: str | None,
+    *,
+    due: float,
+    reason: str,
+    error: str = "",
+    error_code: str = "",
+    verify: bool = False,
+) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(
+            msg_key(message_id),
+            mapping={
+                "status": "deferred",
+                "not_before": repr(due),
+                "defer_reason": reason,
+                "error": error,
+                "error_code": error_code,
+                "verify": "1" if verify else "0",
+                "updated_at": repr(time.time()),
+            },
+        )
+        pipe.zadd(DELAYED, {message_id: due})
+        pipe.rpush(
+            history_key(message_id),
+            _event(event="deferred", reason=reason, until=due, error=error, error_code=error_code),
+        )
+        _ack(pipe, entry_id)
+        await pipe.execute()
+
+
+async def finish(
+    redis: aioredis.Redis,
+    message_id: str,
+    entry_id: str | None,
+    *,
+    status: str,
+    error: str = "",
+    error_code: str = "",
+) -> None:
+    """Ends a message that will not be sent (failed, skipped)."""
+    if status not in ("failed", "skipped"):
+        raise ValueError(status)
+    now = time.time()
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(
+            msg_key(message_id),
+            mapping={
+                "status": status,
+                "error": error,
+                "error_code": error_code,
+                "finished_at": repr(now),
+                "updated_at": repr(now),
+            },
+        )
+        pipe.rpush(
+            history_key(message_id), _event(event=status, error=error, error_code=error_code)
+        )
+        _ack(pipe, entry_id)
+        await pipe.execute()
+
+
+async def release_due(redis: aioredis.Redis, now: float | None = None, limit: int = 100) -> int:
+    """Moves deferred messages whose time has come back into the stream (atomically)."""
+    script = redis.register_script(_RELEASE_DUE)
+    return int(await script(keys=[DELAYED, STREAM], args=[repr(now or time.time()), limit]))
+
+
+async def record_status(
+    redis: aioredis.Redis,
+    message_id: str | None,
+    *,
+    twilio_sid: str,
+    twilio_status: str,
+    error_code: str = "",
+) -> bool:
+    """Records a Twilio status callback; False if no outbox message matches.
+
+    Callbacks arrive out of order: a later state (delivered) is never overwritten by an
+    earlier one (sent) that arrives after it.
+    """
+    if not message_id and twilio_sid:
+        message_id = await redis.get(sid_key(twilio_sid))
+    if not message_id:
+        return False
+    event = _event(event="callback", status=twilio_status, error_code=error_code, sid=twilio_sid)
+    result = await redis.register_script(_RECORD_STATUS)(
+        keys=[msg_key(message_id), history_key(message_id)],
+        args=[repr(time.time()), twilio_status, error_code, twilio_sid, event, RETENTION_S],
+    )
+    return int(result) == 1
+
+
+async def get(redis: aioredis.Redis, message_id: str) -> dict[str, str] | None:
+    data = await redis.hgetall(msg_key(message_id))
+    return data or None
+
+
+async def history(redis: aioredis.Redis, message_id: str) -> list[dict]:
+    return [json.loads(item) for item in await redis.lrange(history_key(message_id), 0, -1)]
+
+
+async def recent(redis: aioredis.Redis, limit: int = 50) -> list[dict[str, str]]:
+    ids = await redis.zrevrange(RECENT, 0, max(0, limit - 1))
+    async with redis.pipeline(transaction=False) as pipe:
+        for message_id in ids:
+            pipe.hgetall(msg_key(message_id))
+        rows = await pipe.execute()
+    return [row for row in rows if row]

@@ -1,0 +1,365 @@
+"""The outbox sender: desk-service workers that deliver queued SMS.
+
+Wired into the desk with one line, `sms_sender.setup(app)`. Per message it:
+- skips opted-out numbers, except replies to what the customer just sent;
+- defers non-urgent kinds (notice, survey, reminder) past quiet hours;
+- without a Twilio account (the default) delivers to the local sink;
+- otherwise waits for the shared rate limit and sends with the official twilio
+  library (aiohttp client, explicit timeout);
+- retries 429, 5xx and network errors with exponential backoff and jitter, up to
+  SMS_MAX_ATTEMPTS; records permanent errors (21610, 21211, 21614, any other 4xx)
+  without retrying; after a timeout, checks Twilio before resending, so a message
+  is not sent twice.
+Work is shared through the outbox's consumer group; entries a crashed worker held
+are reclaimed with XAUTOCLAIM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import aiohttp
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+from bot.phones import mask
+from bot.sms import api, optout, outbox
+from bot.sms.quiet_hours import release_time
+from bot.sms.ratelimit import RateLimiter
+from bot.sms.settings import SmsSettings, status_callback_url
+from bot.sms.twilio_http import RebasedAsyncHttpClient
+
+logger = logging.getLogger(__name__)
+
+# Twilio error codes that no retry can fix, and what they mean.
+PERMANENT_ERRORS = {
+    21610: "recipient has opted out (replied STOP)",
+    21211: "invalid 'To' phone number",
+    21614: "'To' number is not a valid mobile number",
+    21408: "sending to this region is not enabled",
+    21612: "cannot route to this number",
+    21617: "body exceeds 1,600 characters",
+}
+QUIET_HOURS_JITTER_S = 300.0  # spread the morning release over a few minutes
+READ_BLOCK_MS = 1000
+
+
+@dataclass
+class SendError(Exception):
+    retry: bool
+    code: str
+    message: str
+    verify: bool = False  # the request may have reached Twilio
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+def classify(exc: TwilioRestException) -> SendError:
+    code = str(exc.code or exc.status)
+    if exc.status == 429 or exc.status >= 500:
+        return SendError(True, code, f"HTTP {exc.status}: {exc.msg}"[:300])
+    reason = PERMANENT_ERRORS.get(exc.code or 0, exc.msg or "rejected")
+    return SendError(False, code, f"HTTP {exc.status}: {reason}"[:300])
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with 'equal jitter': half fixed, half random."""
+    delay = min(cap, base * 2 ** max(0, attempt - 1))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+class TwilioTransport:
+    """Messages.create through the official library, asynchronously."""
+
+    def __init__(self, settings: SmsSettings) -> None:
+        self.settings = settings
+        self.http = RebasedAsyncHttpClient(settings.api_base, timeout=settings.send_timeout_s)
+        self.client = Client(settings.account_sid, settings.auth_token, http_client=self.http)
+
+    async def send(self, message: outbox.OutboxMessage) -> tuple[str, str]:
+        """(Twilio SID, Twilio status) or raises SendError."""
+        kwargs: dict[str, object] = {"to": message.to, "body": message.body}
+        if self.settings.messaging_service_sid:
+            kwargs["messaging_service_sid"] = self.settings.messaging_service_sid
+        else:
+            kwargs["from_"] = self.settings.from_number
+        callback = status_callback_url(self.settings, message.id)
+        if callback:
+            kwargs["status_callback"] = callback
+        try:
+            created = await asyncio.wait_for(
+                self.client.messages.create_async(**kwargs), timeout=self.settings.send_timeout_s
+            )
+        except TwilioRestException as exc:
+            raise classify(exc) from exc
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise SendError(True, "network", f"{type(exc).__name__}: {exc}"[:300], True) from exc
+        return str(created.sid), str(created.status or "queued")
+
+    async def find_sent(self, message: outbox.OutboxMessage) -> tuple[str, str] | None:
+        """A message Twilio already accepted for this attempt (same To and Body, created
+        after the attempt began), or None. Raises SendError if Twilio can't be asked."""
+        since = datetime.fromtimestamp(message.attempt_started - 60, tz=timezone.utc)
+        try:
+            # One page of the newest messages to this number is enough: we look for
+            # something created seconds ago.
+            recent = await asyncio.wait_for(
+                self.client.messages.page_async(to=message.to, page_size=20),
+                timeout=self.settings.send_timeout_s,
+            )
+        except TwilioRestException as exc:
+            raise classify(exc) from exc
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise SendError(True, "network", f"{type(exc).__name__}: {exc}"[:300], True) from exc
+        for item in recent:
+            created = item.date_created
+            if item.body == message.body and (created is None or created >= since):
+                return str(item.sid), str(item.status or "queued")
+        return None
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+class Sender:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        settings: SmsSettings,
+        transport: TwilioTransport | None = None,
+        consumer: str | None = None,
+    ) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.transport = transport
+        self.limiter = RateLimiter(redis, settings.rate_per_sec)
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        # Loops stop between Redis calls: cancelling redis-py 4.6 mid-command (a blocking
+        # XREADGROUP) can leave the task waiting forever.
+        self.stopping = False
+
+    # ---- one message -------------------------------------------------------------------
+
+    async def process(self, entry_id: str | None, message_id: str) -> str:
+        """Handles one outbox entry; returns the message's status afterwards (for tests)."""
+        state, message = await outbox.claim(self.redis, message_id)
+        if message is None:
+            if entry_id:
+                await outbox.ack(self.redis, entry_id)
+            return state
+        if message.kind not in outbox.OPT_OUT_EXEMPT and await optout.is_opted_out(
+            self.redis, message.to
+        ):
+            await outbox.finish(
+                self.redis, message.id, entry_id, status="skipped", error="recipient opted out"
+            )
+            return "skipped"
+        if not message.urgent and message.kind not in outbox.QUIET_HOURS_EXEMPT:
+            until = release_time(self.settings.quiet_hours, datetime.now(timezone.utc))
+            if until is not None:
+                due = until.timestamp() + random.uniform(0, QUIET_HOURS_JITTER_S)
+                await outbox.defer(self.redis, message.id, entry_id, due=due, reason="quiet_hours")
+                return "deferred"
+        if self.transport is None:
+            await outbox.deliver_local(self.redis, message, entry_id)
+            return "delivered"
+        return await self._send(entry_id, message, resumed=state == "resume")
+
+    async def _send(
+        self, entry_id: str | None, message: outbox.OutboxMessage, resumed: bool
+    ) -> str:
+        assert self.transport is not None
+        try:
+            if (resumed or message.verify) and message.attempts > 0:
+                # The last attempt may have reached Twilio (crash or timeout): never send twice.
+                found = await self.transport.find_sent(message)
+                if found is not None:
+                    await outbox.mark_sent(
+                        self.redis,
+                        message.id,
+                        entry_id,
+                        twilio_sid=found[0],
+                        twilio_status=found[1],
+                    )
+                    return "sent"
+            await self.limiter.acquire()
+            attempt = await outbox.begin_attempt(self.redis, message.id)
+            sid, status = await self.transport.send(message)
+        except SendError as err:
+            return await self._failed(entry_id, message, err)
+        await outbox.mark_sent(
+            self.redis, message.id, entry_id, twilio_sid=sid, twilio_status=status
+        )
+        logger.info("SMS %s to %s sent (attempt %d)", message.id, mask(message.to), attempt)
+        return "sent"
+
+    async def _failed(
+        self, entry_id: str | None, message: outbox.OutboxMessage, err: SendError
+    ) -> str:
+        attempts = int(await self.redis.hget(outbox.msg_key(message.id), "attempts") or 0)
+        if not err.retry:
+            logger.warning("SMS %s to %s rejected: %s", message.id, mask(message.to), err)
+            if err.code == "21610":  # Twilio knows of a STOP we missed: remember it first
+                await optout.opt_out(self.redis, message.to, source="twilio:21610")
+            await outbox.finish(
+                self.redis,
+                message.id,
+                entry_id,
+                status="failed",
+                error=err.message,
+                error_code=err.code,
+            )
+            return "failed"
+        if attempts >= self.settings.max_attempts:
+            logger.error(
+                "SMS %s to %s failed after %d attempts: %s",
+                message.id,
+                mask(message.to),
+                attempts,
+                err,
+            )
+            await outbox.finish(
+                self.redis,
+                message.id,
+                entry_id,
+                status="failed",
+                error=f"gave up after {attempts} attempts: {err.message}",
+                error_code=err.code,
+            )
+            return "failed"
+        delay = backoff(attempts, self.settings.retry_base_s, self.settings.retry_cap_s)
+        await outbox.defer(
+            self.redis,
+            message.id,
+            entry_id,
+            due=time.time() + delay,
+            reason="retry",
+            error=err.message,
+            error_code=err.code,
+            verify=err.verify,
+        )
+        return "deferred"
+
+    # ---- loops -------------------------------------------------------------------------
+
+    async def _safe_process(self, entry_id: str, fields: dict[str, str] | None) -> None:
+        if not fields or "id" not in fields:  # deleted entry still pending: just ack it
+            await outbox.ack(self.redis, entry_id)
+            return
+        try:
+            await self.process(entry_id, fields["id"])
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Left pending: XAUTOCLAIM hands it to a worker again after reclaim_idle_s.
+            logger.exception("outbox entry %s (%s) failed", entry_id, fields.get("id"))
+
+    async def work(self, name: str) -> None:
+        """One worker: reads new entries from the consumer group, forever."""
+        consumer = f"{self.consumer}-{name}"
+        group_ready = False
+        while not self.stopping:
+            try:
+                if not group_ready:  # here, not at startup: the desk starts without Redis
+                    await outbox.ensure_group(self.redis)
+                    group_ready = True
+                batches = await self.redis.xreadgroup(
+                    outbox.GROUP, consumer, {outbox.STREAM: ">"}, count=1, block=READ_BLOCK_MS
+                )
+            except (RedisError, OSError) as exc:
+                group_ready = group_ready and "NOGROUP" not in str(exc)
+                logger.warning("outbox read failed (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+                continue
+            for _stream, entries in batches or []:
+                for entry_id, fields in entries:
+                    await self._safe_process(entry_id, fields)
+
+    async def housekeeping_once(self) -> int:
+        """Releases due deferred messages and reclaims stale pending ones; returns reclaimed."""
+        await outbox.release_due(self.redis)
+        reply = await self.redis.xautoclaim(
+            outbox.STREAM,
+            outbox.GROUP,
+            f"{self.consumer}-reclaim",
+            min_idle_time=int(self.settings.reclaim_idle_s * 1000),
+            start_id="0-0",
+            count=50,
+        )
+        claimed = reply[1] if len(reply) > 1 else []
+        for entry_id, fields in claimed:
+            logger.warning("outbox entry %s reclaimed from a stalled worker", entry_id)
+            await self._safe_process(entry_id, fields)
+        return len(claimed)
+
+    async def housekeeping(self) -> None:
+        reclaim_every = max(1.0, min(30.0, self.settings.reclaim_idle_s / 4))
+        last_reclaim = 0.0
+        while not self.stopping:
+            try:
+                await outbox.release_due(self.redis)
+                if time.monotonic() - last_reclaim >= reclaim_every:
+                    last_reclaim = time.monotonic()
+                    await self.housekeeping_once()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                logger.warning("outbox housekeeping: %s", exc)
+            except Exception:
+                logger.exception("outbox housekeeping failed")
+            await asyncio.sleep(1.0)
+
+
+def start(sender: Sender) -> list[asyncio.Task]:
+    """Starts the workers and the housekeeping loop; stop them with stop()."""
+    sender.stopping = False
+    tasks = [asyncio.create_task(sender.work(str(i))) for i in range(sender.settings.concurrency)]
+    tasks.append(asyncio.create_task(sender.housekeeping()))
+    return tasks
+
+
+async def stop(sender: Sender, tasks: list[asyncio.Task], timeout: float = 5.0) -> None:
+    """Lets the loops finish their current step (a blocking read ends within 1 s), then
+    cancels whatever is left. An unfinished message stays pending and is reclaimed."""
+    sender.stopping = True
+    _done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+
+
+async def _sender_ctx(app: web.Application) -> AsyncIterator[None]:
+    from bot.desk.app import REDIS  # here, not at import: bot.desk.app imports this module
+
+    settings = SmsSettings.from_env()
+    transport = TwilioTransport(settings) if settings.live else None
+    if transport is None:
+        logger.info("no Twilio account configured: SMS go to the local sink (%s)", "kefu:sms:sink")
+    worker = Sender(app[REDIS], settings, transport)
+    tasks = start(worker)
+    try:
+        yield
+    finally:
+        await stop(worker, tasks)
+        if transport is not None:
+            await transport.close()
+
+
+def setup(app: web.Application) -> None:
+    """Desk capability: the outbox sender workers and the read-only outbox API."""
+    api.setup(app)
+    app.cleanup_ctx.append(_sender_ctx)

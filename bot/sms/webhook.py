@@ -1,0 +1,74 @@
+"""Twilio webhook requests: strict form parsing and X-Twilio-Signature checking.
+
+Twilio signs the exact URL it called plus every form field, blank ones included
+(Sanic's request.form drops blanks, which would break valid signatures), so the
+body is parsed here. Behind a proxy the URL Twilio called differs from the one
+the server sees: SMS_PUBLIC_URL gives the public base.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_to_bytes
+
+from twilio.request_validator import RequestValidator
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+MAX_FORM_BYTES = 256 * 1024  # a Twilio SMS webhook is a few KB; room for bad input to get a 400
+
+
+class WebhookError(Exception):
+    """A request we refuse: HTTP status, the offending field, and why."""
+
+    def __init__(self, status: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+        self.message = message
+
+
+class FormParams(dict[str, list[str]]):
+    """Form fields in arrival order, each with all its values (RequestValidator reads getall)."""
+
+    def getall(self, name: str) -> list[str]:
+        return self[name]
+
+    def first(self, name: str, default: str | None = None) -> str | None:
+        values = self.get(name)
+        return values[0] if values else default
+
+
+def _decode(raw: bytes, field: str) -> str:
+    try:
+        return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WebhookError(400, field, f"{field} is not valid UTF-8") from exc
+
+
+def parse_form(body: bytes) -> FormParams:
+    """application/x-www-form-urlencoded -> FormParams, keeping blank values; strict UTF-8."""
+    if len(body) > MAX_FORM_BYTES:
+        raise WebhookError(413, "body", f"form body is larger than {MAX_FORM_BYTES} bytes")
+    params = FormParams()
+    if not body:
+        return params
+    for pair in body.split(b"&"):
+        if not pair:
+            continue
+        raw_name, _, raw_value = pair.partition(b"=")
+        name = _decode(raw_name, unquote_to_bytes(raw_name).decode("utf-8", "replace") or "?")
+        if not name:
+            raise WebhookError(400, "body", "form field without a name")
+        params.setdefault(name, []).append(_decode(raw_value, name))
+    return params
+
+
+def public_url(configured_base: str | None, seen_url: str, path: str, query: str) -> str:
+    """The URL Twilio called: the configured public base plus the path and query we saw,
+    or, with no base configured, the URL exactly as the server saw it."""
+    if not configured_base:
+        return seen_url
+    return configured_base.rstrip("/") + path + (f"?{query}" if query else "")
+
+
+def signature_valid(token: str, url: str, params: FormParams, signature: str) -> bool:
+    return RequestValidator(token).validate(url, params, signature)

@@ -1,0 +1,70 @@
+"""A Chinese SMS conversation end to end: signed webhooks in, replies out of the outbox.
+
+Rasa runs our SMS channel; the desk's outbox sender delivers to the local sink
+(no Twilio account in tests). From an FAQ to a complaint ticket filed by SMS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from bot import db
+from bot.tickets.service import TicketService
+from tests.conftest import Stack
+from tests.sms.helpers import inbound, post_signed, read_sink, wait_for_sink
+
+pytestmark = pytest.mark.stack
+
+PHONE = "+8613612345678"
+TICKET = re.compile(r"TK\d{8}-\d{4,}")
+
+
+class Texter:
+    """A customer with a phone: each text waits for the bot's replies in the sink."""
+
+    def __init__(self, stack: Stack, session: aiohttp.ClientSession, redis) -> None:  # type: ignore[no-untyped-def]
+        self.stack, self.session, self.redis = stack, session, redis
+
+    async def text(self, body: str, expect: int = 1) -> list[str]:
+        before = len(await read_sink(self.redis, PHONE))
+        response = await post_signed(self.session, self.stack.rasa_url, inbound(body, PHONE))
+        assert response.status == 200
+        sent = await wait_for_sink(self.redis, PHONE, count=before + expect, timeout=60)
+        return [m["body"] for m in sent[before:]]
+
+
+@pytest.fixture
+async def texter(stack: Stack) -> AsyncIterator[Texter]:
+    redis = db.connect(stack.redis.url)
+    async with aiohttp.ClientSession() as session:
+        yield Texter(stack, session, redis)
+    await redis.close()
+
+
+async def test_chinese_sms_from_faq_to_complaint_ticket(texter: Texter, stack: Stack) -> None:
+    [hours] = await texter.text("营业厅几点开门")
+    assert "08:30" in hours and "kefu-power.example.com" in hours  # the short SMS answer
+
+    [category] = await texter.text("我要投诉，抄表员上门态度很差还骂人")
+    assert "哪一类" in category and "1" in category  # buttons become a numbered list
+    [location] = await texter.text("服务态度")
+    assert "地址或户号" in location  # the description came with the first text
+    [summary] = await texter.text("朝阳区建国路66号")
+    assert PHONE in summary  # the sender's phone, never asked by SMS
+    created = " ".join(await texter.text("是"))
+    number = TICKET.search(created).group()
+
+    redis = db.connect(stack.redis.url)
+    try:
+        ticket = await TicketService.build(redis).store.get(number)
+    finally:
+        await redis.close()
+    assert ticket.phone == PHONE and ticket.channel == "sms" and ticket.language == "zh"
+    assert ticket.category == "staff_conduct"
+
+    [status] = await texter.text(f"查工单 {number}")
+    assert number in status

@@ -1,0 +1,161 @@
+"""SMS fixtures: Redis DB 2 (flushed per test), the SMS channel in a real Sanic server with
+a stand-in bot, and a Stoplight Prism mock serving Twilio's OpenAPI spec."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+from rasa.core.channels.channel import UserMessage
+from sanic import Sanic
+
+from bot.sms.channel import SmsInput
+from bot.sms.settings import SmsSettings
+from tests.conftest import ROOT, RedisServer, free_port, wait_until
+from tests.sms.helpers import TOKEN
+
+SMS_DB = 2
+PRISM = ROOT / "node_modules" / ".bin" / "prism"
+TWILIO_SPEC = ROOT / "node_modules/@twilio-alpha/mcp/twilio-oai/spec/json/twilio_api_v2010.json"
+
+
+@pytest.fixture(scope="session")
+def sms_redis_url(redis_server: RedisServer) -> str:
+    return re.sub(r"/\d+$", f"/{SMS_DB}", redis_server.url)
+
+
+@pytest_asyncio.fixture
+async def redis(sms_redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(sms_redis_url, decode_responses=True)
+    await client.flushdb()
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def settings(sms_redis_url: str) -> SmsSettings:
+    """Offline defaults: no Twilio account (local sink), no quiet hours, fast retries."""
+    return SmsSettings(
+        redis_url=sms_redis_url,
+        auth_token=TOKEN,
+        rate_per_sec=1000.0,
+        quiet_hours=None,
+        retry_base_s=0.01,
+        retry_cap_s=0.05,
+        send_timeout_s=5.0,
+        reclaim_idle_s=60.0,
+    )
+
+
+@dataclass
+class StubBot:
+    """Stands in for Rasa's agent: records messages and answers 'echo: <text>'."""
+
+    messages: list[UserMessage] = field(default_factory=list)
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    responses: list[dict[str, Any]] | None = None  # overrides the echo when set
+    fail: bool = False
+
+    def __post_init__(self) -> None:
+        self.gate.set()
+
+    async def __call__(self, message: UserMessage) -> None:
+        await self.gate.wait()
+        self.messages.append(message)
+        if self.fail:
+            raise RuntimeError("bot failure (test)")
+        for response in self.responses or [{"text": f"echo: {message.text}"}]:
+            await message.output_channel.send_response(message.sender_id, dict(response))
+
+
+@dataclass
+class SmsServer:
+    url: str
+    channel: SmsInput
+    bot: StubBot
+
+    def configure(self, **changes: Any) -> None:
+        self.channel.settings = replace(self.channel.settings, **changes)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def _sms_server(sms_redis_url: str) -> AsyncIterator[SmsServer]:
+    bot = StubBot()
+    channel = SmsInput(SmsSettings(redis_url=sms_redis_url, auth_token=TOKEN))
+    app = Sanic(f"kefu_sms_{uuid.uuid4().hex[:8]}")
+    app.blueprint(channel.blueprint(bot), url_prefix="/webhooks/sms")
+    port = free_port()
+    server = await app.create_server(
+        host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
+    )
+    await server.startup()
+    await server.after_start()
+    yield SmsServer(f"http://127.0.0.1:{port}", channel, bot)
+    await server.before_stop()
+    await server.close()
+    await server.after_stop()
+
+
+@pytest_asyncio.fixture
+async def sms_server(
+    _sms_server: SmsServer, redis: aioredis.Redis, sms_redis_url: str
+) -> AsyncIterator[SmsServer]:
+    """The channel server, reset for each test (settings, stand-in bot; Redis flushed)."""
+    _sms_server.channel.settings = SmsSettings(redis_url=sms_redis_url, auth_token=TOKEN)
+    bot = _sms_server.bot
+    bot.messages.clear()
+    bot.responses = None
+    bot.fail = False
+    bot.gate.set()
+    yield _sms_server
+    bot.gate.set()
+    await _sms_server.channel.drain()
+
+
+@pytest_asyncio.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        yield session
+
+
+@dataclass
+class Prism:
+    url: str
+    process: subprocess.Popen
+
+
+@pytest.fixture(scope="session")
+def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prism]:
+    """`prism mock` of Twilio's 2010 API spec on a free loopback port."""
+    if not PRISM.exists() or not TWILIO_SPEC.exists():
+        pytest.fail("Prism or the Twilio spec is missing; run npm ci")
+    port = free_port()
+    log = tmp_path_factory.mktemp("prism") / "prism.log"
+    proc = subprocess.Popen(
+        [str(PRISM), "mock", str(TWILIO_SPEC), "-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    try:
+        wait_until(
+            lambda: "Prism is listening" in log.read_text(errors="replace"), 90, "prism", [proc]
+        )
+        yield Prism(f"http://127.0.0.1:{port}", proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,152 @@
+"""Helpers for SMS tests: webhooks signed exactly as Twilio signs them, and the local sink.
+
+Usable against any server running the SMS channel (a test Sanic app here, or the real
+Rasa of the `stack` fixture started with TWILIO_AUTH_TOKEN=TOKEN):
+
+    params = inbound("我要投诉", sender="+8613800138000")
+    response = await post_signed(session, rasa_url, params)
+    replies = await wait_for_sink(redis, "+8613800138000", count=1)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+from urllib.parse import urlencode
+
+import aiohttp
+import redis.asyncio as aioredis
+from twilio.request_validator import RequestValidator
+
+from bot.sms import sink
+from bot.sms.settings import STATUS_PATH, WEBHOOK_PATH
+from tests.conftest import SMS_TEST_TOKEN
+
+TOKEN = SMS_TEST_TOKEN  # the stack fixture starts Rasa with it
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+CUSTOMER = "+8613800138000"
+OUR_NUMBER = "+14155550100"
+
+T = TypeVar("T")
+
+
+def message_sid() -> str:
+    return "SM" + secrets.token_hex(16)
+
+
+def inbound(body: str | None, sender: str | None = CUSTOMER, **extra: str) -> dict[str, str]:
+    """The form fields Twilio posts for an incoming SMS (None leaves a field out)."""
+    params = {
+        "ToCountry": "US",
+        "ToState": "CA",
+        "SmsMessageSid": "",
+        "NumMedia": "0",
+        "ToCity": "",
+        "FromZip": "",
+        "SmsSid": "",
+        "FromState": "",
+        "SmsStatus": "received",
+        "FromCity": "",
+        "FromCountry": "CN",
+        "To": OUR_NUMBER,
+        "ToZip": "",
+        "NumSegments": "1",
+        "MessageSid": "",
+        "AccountSid": ACCOUNT_SID,
+        "ApiVersion": "2010-04-01",
+    }
+    sid = extra.pop("MessageSid", None) or message_sid()
+    params.update(MessageSid=sid, SmsMessageSid=sid, SmsSid=sid)
+    if body is not None:
+        params["Body"] = body
+    if sender is not None:
+        params["From"] = sender
+    params.update(extra)
+    return params
+
+
+def sign(url: str, params: dict[str, str], token: str = TOKEN) -> str:
+    return RequestValidator(token).compute_signature(url, params)
+
+
+async def post_signed(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    params: dict[str, str],
+    *,
+    path: str = WEBHOOK_PATH,
+    signed_url: str | None = None,
+    token: str = TOKEN,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> aiohttp.ClientResponse:
+    """POSTs `params` form-encoded to base_url+path, signed over `signed_url` (default: the
+    same URL; pass the public URL when the server sits behind a proxy)."""
+    url = base_url.rstrip("/") + path
+    all_headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": sign(signed_url or url, params, token),
+        **(headers or {}),
+    }
+    data = body if body is not None else urlencode(params).encode()
+    async with session.post(url, data=data, headers=all_headers) as response:
+        await response.read()
+        return response
+
+
+async def post_status(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    outbox_id: str | None,
+    twilio_sid: str,
+    status: str,
+    error_code: str = "",
+    token: str = TOKEN,
+) -> aiohttp.ClientResponse:
+    params = {
+        "AccountSid": ACCOUNT_SID,
+        "From": OUR_NUMBER,
+        "To": CUSTOMER,
+        "MessageSid": twilio_sid,
+        "SmsSid": twilio_sid,
+        "MessageStatus": status,
+        "SmsStatus": status,
+        "ApiVersion": "2010-04-01",
+    }
+    if error_code:
+        params["ErrorCode"] = error_code
+    path = STATUS_PATH + (f"?id={outbox_id}" if outbox_id else "")
+    return await post_signed(session, base_url, params, path=path, token=token)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.05
+) -> T:
+    """Polls `probe` until it returns something truthy; returns it (or fails the test)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {value!r})")
+        await asyncio.sleep(interval)
+
+
+async def read_sink(redis: aioredis.Redis, to: str | None = None) -> list[dict]:
+    return await sink.read(redis, to=to, count=1000)
+
+
+async def wait_for_sink(
+    redis: aioredis.Redis, to: str, count: int = 1, timeout: float = 30.0
+) -> list[dict]:
+    """Waits until the local sink holds at least `count` SMS for `to`; returns them."""
+
+    async def probe() -> list[dict]:
+        got = await read_sink(redis, to)
+        return got if len(got) >= count else []
+
+    return await eventually(probe, timeout)

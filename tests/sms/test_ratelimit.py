@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from bot.sms.ratelimit import RateLimiter
+
+
+async def test_slots_are_shared_across_processes(redis: aioredis.Redis, sms_redis_url: str) -> None:
+    other = aioredis.Redis.from_url(sms_redis_url, decode_responses=True)  # a second process
+    try:
+        limiters = [RateLimiter(redis, 10.0), RateLimiter(other, 10.0)]
+        waits = [await limiters[i % 2].reserve() for i in range(10)]
+    finally:
+        await other.close()
+    # Each reservation gets the next free 100 ms slot, whichever process asks.
+    assert waits[0] == 0.0
+    gaps = [b - a for a, b in zip(waits, waits[1:], strict=False)]
+    assert all(0.0 < gap <= 0.1 for gap in gaps), gaps
+    assert 0.5 < waits[-1] <= 0.9
+
+
+async def test_idle_limiter_does_not_bank_a_burst(redis: aioredis.Redis) -> None:
+    limiter = RateLimiter(redis, 1000.0)
+    await limiter.reserve()
+    await limiter.acquire()
+    assert await limiter.reserve() <= 0.002

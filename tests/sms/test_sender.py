@@ -1,0 +1,164 @@
+"""The sender worker in offline mode (local sink): opt-outs, quiet hours, crash recovery,
+and the desk wiring."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.config import Settings
+from bot.desk.app import create_app
+from bot.sms import optout, outbox, sender
+from bot.sms.settings import QuietHours, SmsSettings
+from tests.sms.helpers import CUSTOMER, eventually, read_sink
+from tests.sms.test_channel import drain_outbox
+
+
+def quiet_now() -> QuietHours:
+    """Quiet hours around the current time."""
+    now = datetime.now(timezone.utc)
+    start, end = (now - timedelta(hours=1)).time(), (now + timedelta(hours=1)).time()
+    return QuietHours(start.replace(microsecond=0), end.replace(microsecond=0), ZoneInfo("UTC"))
+
+
+async def test_offline_delivery_goes_to_the_local_sink(
+    redis: aioredis.Redis, settings: SmsSettings
+) -> None:
+    [message_id] = await outbox.enqueue(redis, CUSTOMER, "您好，您的工单已处理。", kind="agent")
+    await drain_outbox(sender.Sender(redis, settings))
+    [delivered] = await read_sink(redis, CUSTOMER)
+    assert delivered["body"] == "您好，您的工单已处理。" and delivered["outbox_id"] == message_id
+    assert (delivered["segments"], delivered["encoding"]) == ("1", "UCS-2")
+    record = await outbox.get(redis, message_id)
+    assert (record["status"], record["transport"], record["attempts"]) == (
+        "delivered",
+        "local",
+        "1",
+    )
+    assert await redis.xlen(outbox.STREAM) == 0  # processed entries leave the stream
+
+
+async def test_opted_out_numbers_get_replies_but_nothing_else(
+    redis: aioredis.Redis, settings: SmsSettings
+) -> None:
+    await optout.opt_out(redis, CUSTOMER, source="test", keyword="STOP")
+    ids = {
+        kind: (await outbox.enqueue(redis, CUSTOMER, f"{kind} text", kind=kind, urgent=True))[0]
+        for kind in outbox.KINDS
+    }
+    await drain_outbox(sender.Sender(redis, settings))
+    statuses = {kind: (await outbox.get(redis, i))["status"] for kind, i in ids.items()}
+    assert statuses == {
+        "reply": "delivered",
+        "agent": "skipped",
+        "notice": "skipped",
+        "survey": "skipped",
+        "reminder": "skipped",
+    }
+    assert (await outbox.get(redis, ids["notice"]))["error"] == "recipient opted out"
+
+
+async def test_quiet_hours_defer_non_urgent_messages_until_morning(
+    redis: aioredis.Redis, settings: SmsSettings
+) -> None:
+    quiet = quiet_now()
+    worker = sender.Sender(redis, replace(settings, quiet_hours=quiet))
+    ids = {
+        name: (await outbox.enqueue(redis, CUSTOMER, name, kind=kind, urgent=urgent))[0]
+        for name, kind, urgent in [
+            ("notice", "notice", False),
+            ("survey", "survey", False),
+            ("urgent-notice", "notice", True),
+            ("reply", "reply", False),
+            ("agent", "agent", False),
+        ]
+    }
+    await drain_outbox(worker)
+    status = {name: (await outbox.get(redis, i))["status"] for name, i in ids.items()}
+    assert status == {
+        "notice": "deferred",
+        "survey": "deferred",
+        "urgent-notice": "delivered",
+        "reply": "delivered",
+        "agent": "delivered",
+    }
+    record = await outbox.get(redis, ids["notice"])
+    end = datetime.combine(datetime.now(timezone.utc).date(), quiet.end, tzinfo=timezone.utc)
+    if end.timestamp() < time.time():
+        end += timedelta(days=1)
+    assert end.timestamp() <= float(record["not_before"]) <= end.timestamp() + 300
+    assert record["defer_reason"] == "quiet_hours" and record["attempts"] == "0"
+    # Morning comes: the messages are released and sent.
+    assert await outbox.release_due(redis, now=end.timestamp() + 301) == 2
+    await drain_outbox(sender.Sender(redis, settings))
+    assert (await outbox.get(redis, ids["notice"]))["status"] == "delivered"
+    assert len(await read_sink(redis, CUSTOMER)) == 5
+
+
+async def test_entries_of_a_crashed_worker_are_reclaimed_and_sent_once(
+    redis: aioredis.Redis, settings: SmsSettings
+) -> None:
+    first = (await outbox.enqueue(redis, CUSTOMER, "one", kind="agent"))[0]
+    second = (await outbox.enqueue(redis, CUSTOMER, "two", kind="agent"))[0]
+    await outbox.ensure_group(redis)
+    # A worker read both entries, claimed the second, then died.
+    await redis.xreadgroup(outbox.GROUP, "dead-worker", {outbox.STREAM: ">"}, count=2)
+    await outbox.claim(redis, second)
+    survivor = sender.Sender(redis, replace(settings, reclaim_idle_s=0.0))
+    assert await survivor.housekeeping_once() == 2
+    assert await survivor.housekeeping_once() == 0
+    assert sorted(m["body"] for m in await read_sink(redis, CUSTOMER)) == ["one", "two"]
+    assert {(await outbox.get(redis, i))["status"] for i in (first, second)} == {"delivered"}
+    pending = await redis.xpending(outbox.STREAM, outbox.GROUP)
+    assert pending["pending"] == 0
+
+
+async def test_desk_runs_the_sender_and_serves_the_outbox_api(
+    redis: aioredis.Redis, sms_redis_url: str, monkeypatch
+) -> None:
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SMS_QUIET_HOURS", "off")
+    app = create_app(
+        Settings(
+            redis_url=sms_redis_url,
+            desk_host="127.0.0.1",
+            desk_port=0,
+            rasa_public_url="http://127.0.0.1:5005",
+            api_token="t0ken",
+        )
+    )
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        [message_id] = await outbox.enqueue(redis, CUSTOMER, "停电通知：明天9点", kind="notice")
+        await eventually(lambda: read_sink(redis, CUSTOMER))
+        auth = {"Authorization": "Bearer t0ken"}
+        listing = await (await client.get("/api/sms/outbox?limit=5", headers=auth)).json()
+        assert [m["id"] for m in listing["messages"]] == [message_id]
+        one = await (await client.get(f"/api/sms/outbox/{message_id}", headers=auth)).json()
+        assert one["message"]["status"] == "delivered"
+        assert [e["event"] for e in one["history"]] == ["enqueued", "delivered"]
+        sink = await (await client.get("/api/sms/sink?to=13800138000", headers=auth)).json()
+        assert [m["body"] for m in sink["messages"]] == ["停电通知：明天9点"]
+        bad = await client.get("/api/sms/outbox?limit=0", headers=auth)
+        assert bad.status == 400 and (await bad.json())["field"] == "limit"
+        missing = await client.get("/api/sms/outbox/OBnope", headers=auth)
+        assert missing.status == 404 and (await missing.json())["field"] == "id"
+        assert (await client.get("/api/sms/outbox")).status == 401
+    finally:
+        await client.close()
+    await asyncio.sleep(0)
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    for attempt, full in [(1, 2.0), (2, 4.0), (3, 8.0), (10, 300.0)]:
+        delays = [sender.backoff(attempt, 2.0, 300.0) for _ in range(50)]
+        assert all(full / 2 <= d <= full for d in delays)
+        assert len(set(delays)) > 1
