@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from redis.exceptions import RedisError
@@ -304,9 +304,12 @@ class ActionSubmitComplaint(Action):
             owner=owner,
             promise=svc.promised_response(ticket, language),
         )
-        if svc.is_urgent(ticket):
-            dispatcher.utter_message(response="utter_complaint_safety")
         logger.info(
             "complaint %s filed (%s) by %s", ticket.number, ticket.grade, mask(ticket.phone)
         )
-        return [*reset, SlotSet("ticket_id", ticket.number)]
+        events = [*reset, SlotSet("ticket_id", ticket.number)]
+        if svc.is_urgent(ticket):
+            # A safety hazard: emergency advice now, and a person at the front of the queue.
+            dispatcher.utter_message(response="utter_complaint_safety")
+            events += [SlotSet("handoff_reason", "p1_complaint"), FollowupAction("action_handoff")]
+        return events

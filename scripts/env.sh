@@ -13,6 +13,7 @@ export ACTIONS_PORT="${ACTIONS_PORT:-5055}"
 export DESK_PORT="${DESK_PORT:-8000}"
 export ACTION_ENDPOINT_URL="${ACTION_ENDPOINT_URL:-http://127.0.0.1:$ACTIONS_PORT/webhook}"
 export RASA_PUBLIC_URL="${RASA_PUBLIC_URL:-http://localhost:$RASA_PORT}"
+export RASA_URL="${RASA_URL:-http://127.0.0.1:$RASA_PORT}"   # Rasa's HTTP API, for the desk
 export KEFU_LOCAL_REDIS_PORT="${KEFU_LOCAL_REDIS_PORT:-6379}"
 
 # What Rasa trains on. The rest of data/ is content our own code reads

@@ -30,6 +30,15 @@ if [ -z "${REDIS_URL:-}" ]; then
 fi
 kefu_export_redis_fields "$REDIS_URL"
 
+# Secrets come from the environment; for a local start, make and keep one.
+kefu_secret() {
+  local file="$KEFU_RUN/$1"
+  [ -s "$file" ] || (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(32))' >"$file")
+  cat "$file"
+}
+export DESK_API_TOKEN="${DESK_API_TOKEN:-$(kefu_secret desk_api_token)}"
+export RASA_TOKEN="${RASA_TOKEN:-$(kefu_secret rasa_token)}"
+
 "$KEFU_ROOT/scripts/train.sh"
 
 kefu_log "starting the action server on :$ACTIONS_PORT"
@@ -38,7 +47,8 @@ pids+=($!)
 
 kefu_log "starting Rasa on :$RASA_PORT"
 rasa run --model models/latest.tar.gz --endpoints endpoints.yml --credentials credentials.yml \
-  --port "$RASA_PORT" --cors "*" >"$KEFU_RUN/logs/rasa.log" 2>&1 &
+  --port "$RASA_PORT" --cors "*" --enable-api --auth-token "$RASA_TOKEN" \
+  >"$KEFU_RUN/logs/rasa.log" 2>&1 &
 pids+=($!)
 
 kefu_log "starting the desk website on :$DESK_PORT"
@@ -54,5 +64,7 @@ done
 curl -fs "http://127.0.0.1:$RASA_PORT/" >/dev/null || kefu_die "Rasa did not start; see $KEFU_RUN/logs/rasa.log"
 
 kefu_log "ready: open http://localhost:$DESK_PORT/ and chat (中文 or English). Ctrl-C stops."
+kefu_log "agent console: http://localhost:$DESK_PORT/console/ (first user: .venv/bin/python -m bot.desk.users create --name wang.fang --role agent)"
+kefu_log "ticket API: http://localhost:$DESK_PORT/api/tickets (bearer token in $KEFU_RUN/desk_api_token unless DESK_API_TOKEN is set)"
 wait -n "${pids[@]}" || true
 kefu_die "a service exited; see $KEFU_RUN/logs/"

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "latest.tar.gz"
 SMS_TEST_TOKEN = "kefu-test-auth-token-0123456789ab"
 DESK_TEST_TOKEN = "kefu-test-desk-token"
+RASA_TOKEN = "kefu-test-rasa-token"  # Rasa's HTTP API (--enable-api --auth-token)
 
 
 def free_port() -> int:
@@ -133,6 +134,10 @@ def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -
         # with no Twilio account the desk delivers SMS to the local sink in Redis.
         "TWILIO_AUTH_TOKEN": SMS_TEST_TOKEN,
         "DESK_API_TOKEN": DESK_TEST_TOKEN,
+        # Handoff: the desk calls Rasa's HTTP API; agents around the clock for the tests.
+        "RASA_URL": f"http://127.0.0.1:{rasa_port}",
+        "RASA_TOKEN": RASA_TOKEN,
+        "KEFU_BUSINESS_HOURS_FILE": str(ROOT / "tests" / "handoff" / "data" / "always_open.yml"),
         "RASA_TELEMETRY_ENABLED": "false",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "CUDA_VISIBLE_DEVICES": "",
@@ -166,6 +171,9 @@ def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -
                 str(rasa_port),
                 "--cors",
                 "*",
+                "--enable-api",
+                "--auth-token",
+                RASA_TOKEN,
             ],
             env,
             logs / "rasa.log",

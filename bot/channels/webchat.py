@@ -5,7 +5,13 @@ Differences from `rasa.core.channels.socketio.SocketIOInput`:
   process (or the desk, later) can emit to any web customer's room;
 - `enter_room` is awaited (it is a coroutine in python-socketio 5.x; the stock
   channel never awaits it, so replies to a persisted session are lost);
-- malformed events get a polite error event instead of a traceback.
+- malformed events get a polite error event instead of a traceback;
+- bot messages carry their public metadata (agent_name, kefu_event) to the widget, so it
+  can show who is writing and when an agent joins or leaves;
+- its output channel can be recreated in any process (the desk's agent replies arrive
+  through Rasa's HTTP API with output_channel=socketio): without this process's socket.io
+  server it emits through a write-only AsyncRedisManager, which reaches every customer on
+  every process.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -33,12 +39,68 @@ def _redis_url() -> str | None:
     return os.environ.get("REDIS_URL") or None
 
 
+# Metadata keys of a bot message the widget may see (everything else stays server-side).
+PUBLIC_METADATA = ("agent_name", "kefu_event")
+
+# One write-only emitter per process, created on first use.
+_emitter: AsyncRedisManager | None = None
+
+
+def _redis_emitter(url: str) -> AsyncRedisManager:
+    global _emitter
+    if _emitter is None:
+        _emitter = AsyncRedisManager(url, write_only=True)
+    return _emitter
+
+
+class WebChatOutput(SocketIOOutput):
+    """Emits `bot_uttered` as {"text", "quick_replies"?, "metadata"?}.
+
+    `sio` is either this process's AsyncServer or a write-only AsyncRedisManager; both
+    have emit(event, data, room=..., namespace=...).
+    """
+
+    def __init__(self, sio: Any, bot_message_evt: str, namespace: str | None = None) -> None:
+        super().__init__(sio, bot_message_evt)
+        self.namespace = namespace
+
+    async def _send_message(self, socket_id: str, response: Any) -> None:
+        await self.sio.emit(
+            self.bot_message_evt, response, room=socket_id, namespace=self.namespace
+        )
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        # Rasa merges a BotUttered's metadata into the message's top level.
+        metadata = {k: message[k] for k in PUBLIC_METADATA if message.get(k)}
+        if not metadata:
+            await super().send_response(recipient_id, message)
+            return
+        text = str(message.get("text") or "")
+        buttons = message.get("quick_replies") or message.get("buttons") or []
+        payload: dict[str, Any] = {"text": text, "metadata": metadata}
+        if buttons:
+            payload["quick_replies"] = [
+                {"content_type": "text", "title": b.get("title"), "payload": b.get("payload")}
+                for b in buttons
+                if isinstance(b, dict)
+            ]
+        await self._send_message(recipient_id, payload)
+
+
 class WebChatInput(SocketIOInput):
     """Socket.io input channel for the website widget."""
 
     @classmethod
     def name(cls) -> str:
         return "socketio"
+
+    def get_output_channel(self) -> OutputChannel | None:
+        if self.sio is not None:
+            return WebChatOutput(self.sio, self.bot_message_evt, self.namespace)
+        url = _redis_url()
+        if url is None:
+            return None  # single process without Redis: nothing can reach the widget
+        return WebChatOutput(_redis_emitter(url), self.bot_message_evt, self.namespace)
 
     def _make_server(self) -> AsyncServer:
         url = _redis_url()
@@ -74,7 +136,7 @@ class WebChatInput(SocketIOInput):
             metadata = data.get(self.metadata_key)
             message = UserMessage(
                 data.get("message") or "",
-                SocketIOOutput(sio, self.bot_message_evt),
+                WebChatOutput(sio, self.bot_message_evt, self.namespace),
                 sender_id,
                 input_channel=self.name(),
                 metadata=metadata if isinstance(metadata, dict) else {},

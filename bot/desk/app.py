@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bot import db
 from bot.config import PROJECT_ROOT, Settings
+from bot.desk import console as desk_console
 from bot.desk.auth import api_token_middleware
 from bot.sms import sender as sms_sender
 from bot.tickets import api as tickets_api
@@ -87,4 +88,5 @@ def create_app(settings: Settings) -> web.Application:
     # setup(app) registers routes and appends to app.cleanup_ctx for workers.
     tickets_api.setup(app)
     sms_sender.setup(app)
+    desk_console.setup(app)
     return app

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.complaints import (
@@ -182,11 +183,12 @@ async def test_safety_complaint_adds_emergency_advice() -> None:
     slots = complete(
         complaint_description="楼下电线掉落在地上还冒火花", complaint_category="outage"
     )
-    await ActionSubmitComplaint().run(dispatcher, make_tracker(slots=slots), {})
+    events = await ActionSubmitComplaint().run(dispatcher, make_tracker(slots=slots), {})
     assert [m["response"] for m in dispatcher.messages] == [
         "utter_complaint_created",
         "utter_complaint_safety",
     ]
+    assert FollowupAction("action_handoff") in events  # a person, first in line
 
 
 async def test_cancelled_form_creates_nothing() -> None:

@@ -53,7 +53,19 @@
   function render(entry) {
     var item = document.createElement("li");
     item.className = "kefu-msg kefu-msg--" + entry.from;
-    item.textContent = entry.text; // customer text is always text
+    if (entry.agent && entry.from === "bot") {
+      // A human agent's message: their name above it, both as plain text.
+      item.classList.add("kefu-msg--agent");
+      var name = document.createElement("span");
+      name.className = "kefu-msg__agent";
+      name.textContent = entry.agent;
+      var body = document.createElement("span");
+      body.textContent = entry.text;
+      item.appendChild(name);
+      item.appendChild(body);
+    } else {
+      item.textContent = entry.text; // customer text is always text
+    }
     if (entry.agent) item.title = entry.agent;
     log.appendChild(item);
     if (entry.buttons && entry.buttons.length) {
@@ -136,6 +148,13 @@
       return { title: String(b.title), payload: String(b.payload) };
     });
     var agent = data.metadata && data.metadata.agent_name;
+    var notice = data.metadata && data.metadata.kefu_event;
+    if (notice === "agent_joined" || notice === "agent_left") {
+      // An agent joining or leaving is a system line, not a chat bubble.
+      remember({ from: "system", text: String(data.text || ""), agent: agent || null });
+      root.dataset.agent = notice === "agent_joined" ? String(agent || "") : "";
+      return;
+    }
     if (data.text || buttons.length) {
       remember({ from: "bot", text: String(data.text || ""), buttons: buttons, agent: agent || null });
     }

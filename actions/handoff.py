@@ -1,0 +1,233 @@
+"""Handing a customer to a human agent (action_handoff) and the callback alternative.
+
+action_handoff: puts the conversation in the agents' queue and pauses the bot
+(ConversationPaused), telling the customer their place and the expected wait; outside
+business hours or with nobody online it offers a callback ticket instead
+(slot handoff_callback_offered = true, buttons /affirm and /deny).
+
+action_handoff_callback: after that offer. On "yes" (with the phone known, or collected by
+handoff_callback_form) it files a ticket (category "other") so an agent calls back; on
+"no" it gives the hotline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import lru_cache
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+from redis.exceptions import RedisError
+
+from actions import services
+from bot import db
+from bot.config import Settings
+from bot.handoff.errors import HandoffError
+from bot.handoff.service import CLOSED_HOURS, HandoffService, QueueTicket
+from bot.phones import InvalidPhone, mask, to_e164
+from bot.tickets.errors import TicketError
+
+logger = logging.getLogger(__name__)
+
+TIMEOUT_S = 10.0
+OFFERED = "handoff_callback_offered"
+CALLBACK_CATEGORY = "other"
+# Rasa input channel -> the ticket's channel (as the complaint form files them).
+TICKET_CHANNELS = {"socketio": "web", "sms": "sms"}
+FAILURES = (HandoffError, TicketError, RedisError, OSError, asyncio.TimeoutError)
+
+
+@lru_cache(maxsize=1)
+def handoff() -> HandoffService:
+    """The HandoffService on the project's Redis, with tickets for first-contact routing."""
+    settings = Settings.from_env()
+    return HandoffService.build(db.connect(settings.redis_url), tickets=services.tickets())
+
+
+def language_of(tracker: Tracker) -> str:
+    language = tracker.get_slot("language")
+    return language if language in ("zh", "en") else "zh"
+
+
+def phone_of(tracker: Tracker) -> str | None:
+    """The customer's phone: the slot, or the SMS sender (conversation id sms:+86...)."""
+    for candidate in (tracker.get_slot("phone"), _sms_sender(tracker.sender_id)):
+        if isinstance(candidate, str) and candidate:
+            try:
+                return to_e164(candidate)
+            except InvalidPhone:
+                continue
+    return None
+
+
+def _sms_sender(sender_id: str | None) -> str | None:
+    if sender_id and sender_id.startswith("sms:"):
+        return sender_id[4:]
+    return None
+
+
+def intent_of(tracker: Tracker) -> str | None:
+    """The top intent as classified (get_intent_of_latest_message() would skip
+    nlu_fallback, and needs an intent ranking)."""
+    return (tracker.latest_message.get("intent") or {}).get("name")
+
+
+def reason_of(tracker: Tracker) -> str:
+    """Why the customer is handed over (shown to agents)."""
+    explicit = tracker.get_slot("handoff_reason")
+    if explicit in ("human_handoff", "fallback", "p1_complaint", "form_failures"):
+        return explicit
+    intent = intent_of(tracker)
+    if intent == "nlu_fallback":
+        return "fallback"
+    if intent == "human_handoff":
+        return "human_handoff"
+    if tracker.get_slot("ticket_id") and intent in ("complain", "affirm"):
+        return "p1_complaint"
+    return "human_handoff"
+
+
+async def grade_of(tracker: Tracker, phone: str | None) -> str | None:
+    """The grade of the customer's ticket in this conversation (a P1 complaint is served
+    first); None for a plain request."""
+    number = tracker.get_slot("ticket_id")
+    if not number or not phone:
+        return None
+    ticket = await services.tickets().lookup_for_phone(number, phone)
+    return ticket.grade if ticket is not None and ticket.is_open else None
+
+
+def last_customer_text(tracker: Tracker, skip_latest: bool = False) -> str:
+    """The latest real thing the customer said (not a button payload)."""
+    texts = [
+        e.get("text") or ""
+        for e in tracker.events
+        if e.get("event") == "user" and not str(e.get("text") or "").startswith("/")
+    ]
+    if skip_latest and texts:
+        texts = texts[:-1]
+    return texts[-1].strip() if texts else ""
+
+
+class ActionHandoff(Action):
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        language = language_of(tracker)
+        phone = phone_of(tracker)
+        try:
+            outcome = await asyncio.wait_for(self._request(tracker, language, phone), TIMEOUT_S)
+        except FAILURES as exc:
+            logger.error("handoff for %s failed: %r", tracker.sender_id[:16], exc)
+            dispatcher.utter_message(response="utter_handoff_error")
+            return []
+        if isinstance(outcome, QueueTicket):
+            if outcome.position <= 0:
+                dispatcher.utter_message(response="utter_handoff_connecting")
+            else:
+                dispatcher.utter_message(
+                    response="utter_handoff_queued",
+                    position=outcome.position,
+                    eta_minutes=outcome.eta_minutes,
+                )
+            # Paused: Rasa records the customer's messages but the bot stays silent
+            # until the desk resumes the conversation (hand-back or close).
+            return [SlotSet(OFFERED, False), ConversationPaused()]
+        response = (
+            "utter_handoff_offer_callback_closed"
+            if outcome.reason == CLOSED_HOURS
+            else "utter_handoff_offer_callback_no_agents"
+        )
+        dispatcher.utter_message(response=response, hours=outcome.hours)
+        logger.info("handoff for %s unavailable: %s", tracker.sender_id[:16], outcome.reason)
+        return [SlotSet(OFFERED, True)]
+
+    async def _request(self, tracker: Tracker, language: str, phone: str | None):  # type: ignore[no-untyped-def]
+        return await handoff().request(
+            tracker.sender_id,
+            channel=tracker.get_latest_input_channel() or "socketio",
+            language=language,
+            grade=await grade_of(tracker, phone),
+            phone=phone,
+            reason=reason_of(tracker),
+            ticket_id=tracker.get_slot("ticket_id"),
+        )
+
+
+class ValidateHandoffCallbackForm(FormValidationAction):
+    """The callback number: a phone the channel knows is used as is; typed ones are checked.
+    "No" instead of a number withdraws the callback request (the form ends)."""
+
+    def name(self) -> str:
+        return "validate_handoff_callback_form"
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        return [] if tracker.get_slot(OFFERED) is False else domain_slots
+
+    async def validate_phone(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if intent_of(tracker) == "deny":
+            return {"phone": None, OFFERED: False}
+        try:
+            return {"phone": to_e164(value if isinstance(value, str) else "")}
+        except InvalidPhone:
+            dispatcher.utter_message(response="utter_invalid_phone")
+            return {"phone": None}
+
+
+class ActionHandoffCallback(Action):
+    def name(self) -> str:
+        return "action_handoff_callback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        done: list[EventType] = [SlotSet(OFFERED, False)]
+        phone = phone_of(tracker)
+        if intent_of(tracker) == "deny" or not tracker.get_slot(OFFERED):
+            dispatcher.utter_message(response="utter_handoff_callback_declined")
+            return done
+        if phone is None:  # the form did not get a number: be honest, give the hotline
+            dispatcher.utter_message(response="utter_handoff_callback_failed")
+            return done
+        language = language_of(tracker)
+        said = last_customer_text(tracker, skip_latest=True)
+        description = "客户请求人工回电 / Callback requested" + (f"：{said}" if said else "")
+        tickets = services.tickets()
+        try:
+            ticket = await asyncio.wait_for(
+                tickets.create_complaint(
+                    category=CALLBACK_CATEGORY,
+                    description=description[:2000],
+                    phone=phone,
+                    language=language,
+                    channel=TICKET_CHANNELS.get(tracker.get_latest_input_channel() or "", "web"),
+                ),
+                TIMEOUT_S,
+            )
+        except FAILURES as exc:
+            # No number is promised unless the ticket is stored.
+            logger.error("callback ticket for %s not stored: %r", mask(phone), exc)
+            dispatcher.utter_message(response="utter_handoff_callback_failed")
+            return done
+        dispatcher.utter_message(
+            response="utter_handoff_callback_created",
+            ticket=ticket.number,
+            promise=tickets.promised_response(ticket, language),
+        )
+        logger.info("callback ticket %s for %s", ticket.number, mask(phone))
+        return [*done, SlotSet("ticket_id", ticket.number)]

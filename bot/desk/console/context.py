@@ -1,0 +1,61 @@
+"""Everything the console's handlers share, built once per desk process."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import aiohttp
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from bot.config import Settings
+from bot.desk.console.sessions import LoginThrottle, Session, SessionStore
+from bot.desk.users import User, UserStore
+from bot.handoff.agent_ops import AgentOps, Staff
+from bot.handoff.policy import HandoffConfig
+from bot.handoff.presence import Presence
+from bot.handoff.rasa_client import RasaClient
+from bot.handoff.store import HandoffStore
+from bot.tickets.roster import Roster
+
+CONVERSATION_ID = re.compile(r"^[A-Za-z0-9:+._@-]{1,128}$")
+
+
+@dataclass
+class Console:
+    settings: Settings
+    redis: aioredis.Redis
+    config: HandoffConfig
+    roster: Roster
+    store: HandoffStore
+    presence: Presence
+    users: UserStore
+    sessions: SessionStore
+    throttle: LoginThrottle
+    http: aiohttp.ClientSession
+    rasa: RasaClient
+    ops: AgentOps
+    hub: object = field(default=None)  # live.LiveHub (set by live.live_ctx)
+    sync: object = field(default=None)  # live.SyncWorker (set by live.live_ctx)
+
+    def name_for(self, staff: Staff, language: str) -> str:
+        """The name customers see: the roster's, in their language, else the user's own."""
+        return self.roster.display_name(staff.username, language) or staff.display_name
+
+
+CONSOLE = web.AppKey("console", Console)
+SESSION = "kefu.session"
+USER = "kefu.user"
+
+
+def current_user(request: web.Request) -> User:
+    return request[USER]
+
+
+def current_session(request: web.Request) -> Session:
+    return request[SESSION]
+
+
+def valid_conversation_id(value: str) -> bool:
+    return bool(CONVERSATION_ID.fullmatch(value or ""))

@@ -1,0 +1,228 @@
+"""What an agent does to a conversation, in Redis (the handoff store) and in Rasa.
+
+Redis decides (atomically) who may do what; Rasa is then told through its HTTP API, so
+every message reaches the customer on their own channel and stays in the transcript:
+
+- claim:     queued -> agent; the customer is told an agent has joined (by name);
+- reply:     a BotUttered with the agent's name in its metadata, sent on the customer's
+             channel (web widget via socket.io, SMS via the outbox);
+- hand back: agent -> bot; ConversationResumed, and the bot says the assistant is back;
+- close:     -> closed; ConversationResumed too (the customer is never left talking to
+             nobody), with a closing message.
+
+A hand-back or close that Rasa did not confirm stays in `pending_sync` and is retried by
+retry_pending() (any desk process), so a customer is never left paused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.handoff.errors import HandoffError
+from bot.handoff.policy import Messages
+from bot.handoff.rasa_client import RasaClient, RasaError, bot_event
+from bot.handoff.store import AGENT, BOT, CLOSED, Conversation, HandoffStore
+
+log = logging.getLogger(__name__)
+
+OUTPUT_CHANNELS = ("socketio", "sms")  # input channels whose output Rasa can recreate
+MAX_REPLY = 1600
+SYNC_RETRY_AFTER_S = 15.0
+SYNC_LOCK_S = 30
+
+
+@dataclass(frozen=True)
+class Staff:
+    """The console user acting (see bot.desk.users)."""
+
+    username: str
+    display_name: str
+    role: str  # agent | supervisor
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role == "supervisor"
+
+
+# (staff, language) -> the name the customer sees
+NameFor = Callable[[Staff, str], str]
+# username -> the console user (None if unknown)
+Lookup = Callable[[str], Awaitable[Staff | None]]
+
+
+def _default_name(staff: Staff, _language: str) -> str:
+    return staff.display_name
+
+
+async def _no_lookup(_username: str) -> Staff | None:
+    return None
+
+
+def output_channel(conversation: Conversation) -> str:
+    return conversation.channel if conversation.channel in OUTPUT_CHANNELS else "latest"
+
+
+class AgentOps:
+    def __init__(
+        self,
+        store: HandoffStore,
+        rasa: RasaClient,
+        messages: Messages,
+        name_for: NameFor = _default_name,
+        lookup: Lookup = _no_lookup,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.rasa = rasa
+        self.messages = messages
+        self.name_for = name_for
+        self.lookup = lookup
+        self._clock = clock
+
+    async def _require(self, conversation_id: str) -> Conversation:
+        conversation = await self.store.get(conversation_id)
+        if conversation is None:
+            raise HandoffError("not_found", "no such handoff conversation", "conversation")
+        return conversation
+
+    def _metadata(self, staff: Staff, conversation: Conversation, event: str | None) -> dict:
+        metadata: dict[str, Any] = {
+            "agent_name": self.name_for(staff, conversation.language),
+            # SMS: the outbox sends it as an agent message, once however often we retry.
+            "sms_kind": "agent",
+            "idempotency_key": f"agent:{conversation.id}:{uuid.uuid4().hex}",
+        }
+        if event:
+            metadata["kefu_event"] = event
+        return metadata
+
+    async def claim(self, conversation_id: str, staff: Staff) -> Conversation:
+        await self.store.claim(conversation_id, staff.username, self._clock())
+        conversation = await self._require(conversation_id)
+        await self._announce_join(conversation, staff)
+        return conversation
+
+    async def claim_next(self, staff: Staff) -> Conversation | None:
+        taken = await self.store.claim_next(staff.username, self._clock())
+        if taken is None:
+            return None
+        conversation = await self._require(taken)
+        await self._announce_join(conversation, staff)
+        return conversation
+
+    async def _announce_join(self, conversation: Conversation, staff: Staff) -> None:
+        text = self.messages.text(
+            "agent_joined",
+            conversation.language,
+            agent=self.name_for(staff, conversation.language),
+        )
+        try:
+            await self.rasa.append(
+                conversation.id,
+                [bot_event(text, self._metadata(staff, conversation, "agent_joined"))],
+                output_channel(conversation),
+            )
+        except RasaError:
+            # The claim stands; the agent's first reply still reaches the customer.
+            log.exception("join notice for %s not delivered", conversation.id[:16])
+
+    async def reply(self, conversation_id: str, staff: Staff, text: str) -> dict[str, Any]:
+        text = text.strip()
+        if not text:
+            raise HandoffError("invalid", "the reply is empty", "text")
+        if len(text) > MAX_REPLY:
+            raise HandoffError("invalid", f"the reply is longer than {MAX_REPLY}", "text")
+        conversation = await self._require(conversation_id)
+        if conversation.state != AGENT or conversation.agent != staff.username:
+            raise HandoffError("forbidden", "claim the conversation before replying")
+        event = bot_event(text, self._metadata(staff, conversation, None))
+        try:
+            await self.rasa.append(conversation.id, [event], output_channel(conversation))
+        except RasaError as exc:
+            raise HandoffError("rasa", "the reply was not delivered; try again") from exc
+        return event
+
+    async def hand_back(self, conversation_id: str, staff: Staff) -> Conversation:
+        return await self._release(conversation_id, staff, BOT)
+
+    async def close(self, conversation_id: str, staff: Staff) -> Conversation:
+        return await self._release(conversation_id, staff, CLOSED)
+
+    async def _release(self, conversation_id: str, staff: Staff, target: str) -> Conversation:
+        owner = None if staff.is_supervisor else staff.username
+        released = await self.store.release(
+            conversation_id, target=target, actor=staff.username, owner=owner, now=self._clock()
+        )
+        conversation = released.conversation
+        agent_staff = None
+        if released.previous_state == AGENT and conversation.agent:
+            # A supervisor closing an agent's chat: the customer still hears who left.
+            agent_staff = (
+                staff
+                if conversation.agent == staff.username
+                else await self.lookup(conversation.agent)
+                or Staff(conversation.agent, conversation.agent, "agent")
+            )
+        try:
+            await self._resume_in_rasa(conversation, agent_staff, target)
+        except RasaError:
+            log.exception(
+                "Rasa did not confirm the %s of %s; will retry", target, conversation.id[:16]
+            )
+        return conversation
+
+    async def _resume_in_rasa(
+        self, conversation: Conversation, agent: Staff | None, target: str
+    ) -> None:
+        language = conversation.language
+        events: list[dict[str, Any]] = []
+        if agent is not None:
+            name = self.name_for(agent, language)
+            events.append(
+                bot_event(
+                    self.messages.text("agent_left", language, agent=name),
+                    {**self._metadata(agent, conversation, "agent_left")},
+                )
+            )
+        events.append({"event": "resume"})
+        closing = self.messages.text("bot_back" if target == BOT else "closed", language)
+        events.append(bot_event(closing, {"kefu_event": "bot_back" if target == BOT else "closed"}))
+        # The bot listens again from here: without this, Rasa featurizes the next
+        # message against the stale pre-handoff turn and mispredicts.
+        events.append({"event": "action", "name": "action_listen"})
+        await self.rasa.append(conversation.id, events, output_channel(conversation))
+        await self.store.mark_synced(conversation.id, conversation.episode)
+
+    async def retry_pending(self) -> int:
+        """Re-sends hand-backs/closes Rasa did not confirm; returns how many were settled."""
+        settled = 0
+        redis = self.store.redis
+        for conversation_id in await self.store.pending_sync(self._clock() - SYNC_RETRY_AFTER_S):
+            # One desk process per conversation at a time.
+            got = await redis.set(
+                f"kefu:handoff:sync_lock:{conversation_id}", "1", nx=True, ex=SYNC_LOCK_S
+            )
+            if not got:
+                continue
+            conversation = await self.store.get(conversation_id)
+            if conversation is None or conversation.state not in (BOT, CLOSED):
+                await self.store.mark_synced(conversation_id, -1)
+                continue
+            try:
+                tracker = await self.rasa.tracker(conversation_id)
+                if tracker.get("paused"):
+                    await self._resume_in_rasa(conversation, None, conversation.state)
+                else:  # the first attempt reached Rasa after all
+                    await self.store.mark_synced(conversation_id, conversation.episode)
+                settled += 1
+            except RasaError:
+                log.warning("Rasa still unreachable for %s", conversation_id[:16])
+            except asyncio.CancelledError:
+                raise
+        return settled

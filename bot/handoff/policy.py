@@ -1,0 +1,128 @@
+"""The queue policy (data/handoff/queue.yml), the desk's own customer texts
+(data/handoff/messages.yml) and the business hours, loaded together at startup."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bot.config import PROJECT_ROOT
+from bot.handoff.errors import HandoffConfigError
+from bot.handoff.hours import BusinessHours
+from bot.tickets.grading import Grader
+
+HANDOFF_DIR = PROJECT_ROOT / "data" / "handoff"
+POLICY_DIR = PROJECT_ROOT / "data" / "policy"
+MESSAGE_KEYS = ("agent_joined", "agent_left", "bot_back", "closed")
+
+
+def _load(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise HandoffConfigError(f"{path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise HandoffConfigError(f"{path}: expected a mapping")
+    return data
+
+
+def _positive(data: dict, key: str, default: float, where: Path) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise HandoffConfigError(f"{where}: {key} must be a number >= 0")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    grades: tuple[str, ...]  # most severe first (data/policy/grading.yml)
+    default_grade: str
+    first_claim_window_s: float
+    handle_time_samples: int
+    default_handle_time_s: float
+    max_handle_time_s: float
+    presence_ttl_s: float
+
+    def rank(self, grade: str | None) -> int:
+        """0 for the most severe grade; unknown or missing grades get the default's rank."""
+        if grade in self.grades:
+            return self.grades.index(grade)
+        return self.grades.index(self.default_grade)
+
+    @classmethod
+    def from_yaml(cls, path: Path, grades: tuple[str, ...]) -> QueuePolicy:
+        data = _load(path)
+        default_grade = str(data.get("default_grade", grades[-1]))
+        if default_grade not in grades:
+            raise HandoffConfigError(f"{path}: default_grade must be one of {grades}")
+        handle = data.get("handle_time") or {}
+        if not isinstance(handle, dict):
+            raise HandoffConfigError(f"{path}: handle_time must be a mapping")
+        samples = int(_positive(handle, "samples", 30, path))
+        if samples < 1:
+            raise HandoffConfigError(f"{path}: handle_time.samples must be at least 1")
+        ttl = _positive(data, "presence_ttl_s", 45, path)
+        if ttl < 3:
+            raise HandoffConfigError(f"{path}: presence_ttl_s must be at least 3")
+        return cls(
+            grades=grades,
+            default_grade=default_grade,
+            first_claim_window_s=_positive(data, "first_claim_window_s", 120, path),
+            handle_time_samples=samples,
+            default_handle_time_s=max(_positive(handle, "default_s", 300, path), 1.0),
+            max_handle_time_s=max(_positive(handle, "max_sample_s", 3600, path), 1.0),
+            presence_ttl_s=ttl,
+        )
+
+
+@dataclass(frozen=True)
+class Messages:
+    texts: dict[str, dict[str, str]]
+
+    def text(self, key: str, language: str, **values: str) -> str:
+        variants = self.texts[key]
+        return (variants.get(language) or variants["zh"]).format(**values)
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> Messages:
+        data = _load(path)
+        texts: dict[str, dict[str, str]] = {}
+        for key in MESSAGE_KEYS:
+            item = data.get(key)
+            if not isinstance(item, dict) or not {"zh", "en"} <= set(item):
+                raise HandoffConfigError(f"{path}: {key} needs zh and en texts")
+            texts[key] = {str(k): str(v) for k, v in item.items()}
+        return cls(texts)
+
+
+@dataclass(frozen=True)
+class HandoffConfig:
+    queue: QueuePolicy
+    hours: BusinessHours
+    messages: Messages
+
+    @classmethod
+    def load(
+        cls,
+        handoff_dir: Path | str | None = None,
+        policy_dir: Path | str | None = None,
+        default_timezone: str | None = None,
+        hours_file: Path | str | None = None,
+    ) -> HandoffConfig:
+        """Defaults come from the environment: KEFU_HANDOFF_DIR, KEFU_POLICY_DIR,
+        KEFU_TIMEZONE, and KEFU_BUSINESS_HOURS_FILE (another hours file, e.g. for tests)."""
+        env = os.environ
+        folder = Path(handoff_dir or env.get("KEFU_HANDOFF_DIR") or HANDOFF_DIR)
+        grades = Grader.from_dir(policy_dir or env.get("KEFU_POLICY_DIR") or POLICY_DIR).grades
+        zone = default_timezone or env.get("KEFU_TIMEZONE") or "Asia/Shanghai"
+        hours_path = Path(
+            hours_file or env.get("KEFU_BUSINESS_HOURS_FILE") or folder / "business_hours.yml"
+        )
+        return cls(
+            queue=QueuePolicy.from_yaml(folder / "queue.yml", grades),
+            hours=BusinessHours.from_yaml(hours_path, zone),
+            messages=Messages.from_yaml(folder / "messages.yml"),
+        )

@@ -1,0 +1,128 @@
+"""Handoff end to end in a real browser: a customer in the widget, an agent in the console.
+
+Playwright drives Debian's Chromium (headless) with two browser contexts against the
+running stack (Rasa with its HTTP API, action server, desk).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.handoff.conftest import HandoffStack
+
+pytestmark = [pytest.mark.stack, pytest.mark.browser]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+XSS = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def agent(browser: Browser, handoff_stack: HandoffStack) -> Iterator[Page]:
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(handoff_stack.desk_url + "/console/")
+    expect(page).to_have_url(re.compile(r"/console/login\?next="))
+    page.fill("#username", handoff_stack.agent)
+    page.fill("#password", handoff_stack.password)
+    page.click("button[type=submit]")
+    # The queue page; its websocket makes the agent "online".
+    expect(page.locator("#live")).to_have_attribute("data-state", "online")
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def customer(browser: Browser, handoff_stack: HandoffStack) -> Iterator[Page]:
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(handoff_stack.desk_url + "/")
+    expect(page.locator("#kefu-chat")).to_have_attribute("data-state", "online")
+    yield page
+    context.close()
+
+
+def say(page: Page, text: str) -> None:
+    page.fill("#kefu-input", text)
+    page.press("#kefu-input", "Enter")
+
+
+def bot_only(page: Page):
+    return page.locator(".kefu-msg--bot:not(.kefu-msg--agent)")
+
+
+def test_customer_waits_agent_takes_over_and_hands_back(agent: Page, customer: Page) -> None:
+    # The customer asks for a person in Chinese and is told their place and wait.
+    say(customer, "我要转人工")
+    expect(bot_only(customer).last).to_contain_text(re.compile(r"第\s*\d+\s*位"))
+    expect(bot_only(customer).last).to_contain_text("分钟")
+    session = customer.locator("#kefu-chat").get_attribute("data-session-id")
+    assert session
+
+    # The agent sees the conversation arrive in the queue, live.
+    row = agent.locator(f'#queue-body tr[data-conversation="{session}"]')
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("zh")
+
+    # While waiting, the customer writes an XSS payload: the queue shows it as text.
+    say(customer, XSS)
+    expect(row.locator("td.last")).to_have_text(XSS)
+
+    # The agent claims it; the customer sees who joined.
+    row.locator("button.claim").click()
+    expect(agent).to_have_url(re.compile(r"/console/conversations/"))
+    expect(agent.locator("#conv-state")).to_have_text("agent")
+    expect(customer.locator(".kefu-msg--system", has_text="测试客服")).to_be_visible()
+
+    # The whole transcript is there, the bot's turns included, and the payload is inert.
+    transcript = agent.locator("#transcript")
+    expect(transcript.locator(".line--user", has_text="我要转人工")).to_be_visible()
+    expect(transcript.locator(".line--bot").first).to_be_visible()
+    expect(transcript.locator(".line--user .text", has_text="<script>")).to_have_text(XSS)
+    assert transcript.locator("img, script").count() == 0
+    assert agent.evaluate("window.__pwned") is None
+
+    # The agent replies; the customer gets it live, with the agent's name.
+    bot_turns = bot_only(customer).count()
+    agent.fill("#reply-text", "您好，我是人工客服，请问有什么可以帮您？")
+    agent.click("#reply-form button[type=submit]")
+    reply = customer.locator(".kefu-msg--agent").last
+    expect(reply).to_contain_text("我是人工客服")
+    expect(reply.locator(".kefu-msg__agent")).to_have_text("测试客服")
+
+    # The customer answers; the agent sees it live; the bot stays silent meanwhile.
+    say(customer, "我家从昨晚开始停电了")
+    expect(transcript.locator(".line--user", has_text="我家从昨晚开始停电了")).to_be_visible()
+    expect(transcript.locator(".line--agent", has_text="我是人工客服")).to_be_visible()
+    assert bot_only(customer).count() == bot_turns
+
+    # Hand back: the customer sees the agent leave and the assistant return...
+    agent.click("#handback")
+    expect(agent.locator("#conv-state")).to_have_text("bot")
+    expect(customer.locator(".kefu-msg--system", has_text="离开")).to_be_visible()
+    expect(bot_only(customer).last).to_contain_text("智能助手")
+
+    # ...and the bot answers the next question.
+    answered = bot_only(customer).count()
+    say(customer, "怎么交电费")
+    expect(bot_only(customer)).to_have_count(answered + 1)
+    expect(bot_only(customer).last).to_contain_text("微信")
+    assert customer.evaluate("window.__pwned") is None
