@@ -14,9 +14,18 @@ stop_all() {
   trap - INT TERM EXIT
   kefu_log "stopping"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Give each service a moment to finish its work, then make sure it is gone.
+  for _ in $(seq 50); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.2
+  done
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap stop_all INT TERM EXIT
+trap 'stop_all; exit 0' INT TERM  # Ctrl-C is the normal way to stop
+trap stop_all EXIT
 
 if [ -z "${REDIS_URL:-}" ]; then
   export REDIS_URL="redis://127.0.0.1:$KEFU_LOCAL_REDIS_PORT/0"
