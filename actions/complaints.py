@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from actions import services
 from actions.complaint_content import content, normalise
+from actions.language import language_of
 from bot.phones import InvalidPhone, mask, to_e164
 from bot.tickets.errors import TicketError
 
@@ -40,10 +41,6 @@ STATE_SLOTS = ("complaint_cancelled", "complaint_correcting", "complaint_failure
 STORE_TIMEOUT_S = 10.0
 AFFIRM_WORDS = ("是", "对", "确认", "提交", "好", "yes", "y", "ok", "correct", "confirm", "submit")
 DENY_WORDS = ("不", "否", "错", "改", "no", "n", "wrong", "change")
-
-
-def language_of(tracker: Tracker) -> str:
-    return tracker.get_slot("language") or "zh"
 
 
 # Rasa input channel -> the ticket's channel.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import lru_cache
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -24,10 +23,10 @@ from rasa_sdk.types import DomainDict
 from redis.exceptions import RedisError
 
 from actions import services
-from bot import db
-from bot.config import Settings
+from actions.language import language_of
+from actions.services import handoff
 from bot.handoff.errors import HandoffError
-from bot.handoff.service import CLOSED_HOURS, HandoffService, QueueTicket
+from bot.handoff.service import CLOSED_HOURS, QueueTicket
 from bot.phones import InvalidPhone, mask, to_e164
 from bot.tickets.errors import TicketError
 
@@ -39,18 +38,6 @@ CALLBACK_CATEGORY = "other"
 # Rasa input channel -> the ticket's channel (as the complaint form files them).
 TICKET_CHANNELS = {"socketio": "web", "sms": "sms"}
 FAILURES = (HandoffError, TicketError, RedisError, OSError, asyncio.TimeoutError)
-
-
-@lru_cache(maxsize=1)
-def handoff() -> HandoffService:
-    """The HandoffService on the project's Redis, with tickets for first-contact routing."""
-    settings = Settings.from_env()
-    return HandoffService.build(db.connect(settings.redis_url), tickets=services.tickets())
-
-
-def language_of(tracker: Tracker) -> str:
-    language = tracker.get_slot("language")
-    return language if language in ("zh", "en") else "zh"
 
 
 def phone_of(tracker: Tracker) -> str | None:

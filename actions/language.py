@@ -35,6 +35,12 @@ def detect_language(text: str | None) -> str | None:
     return "zh" if han / 2 > words or (han and words <= 1) else "en"
 
 
+def language_of(tracker: Tracker) -> str:
+    """The conversation's language for replies: the slot, Chinese by default."""
+    language = tracker.get_slot("language")
+    return language if language in SUPPORTED else "zh"
+
+
 class ActionDetectLanguage(Action):
     def name(self) -> str:
         return "action_detect_language"

@@ -6,6 +6,7 @@ from functools import lru_cache
 
 from bot import db
 from bot.config import Settings
+from bot.handoff.service import HandoffService
 from bot.tickets.service import TicketService
 
 
@@ -14,3 +15,10 @@ def tickets() -> TicketService:
     """The TicketService on the project's Redis (REDIS_URL)."""
     settings = Settings.from_env()
     return TicketService.from_settings(settings, db.connect(settings.redis_url))
+
+
+@lru_cache(maxsize=1)
+def handoff() -> HandoffService:
+    """The HandoffService on the project's Redis, with tickets for first-contact routing."""
+    settings = Settings.from_env()
+    return HandoffService.build(db.connect(settings.redis_url), tickets=tickets())

@@ -14,7 +14,8 @@ from redis.exceptions import RedisError
 
 from actions import services
 from actions.complaint_content import content
-from actions.complaints import ValidateComplaintForm, language_of
+from actions.complaints import ValidateComplaintForm
+from actions.language import language_of
 from bot.config import Settings
 from bot.tickets.models import Ticket
 
