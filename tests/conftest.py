@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "latest.tar.gz"
@@ -204,3 +205,28 @@ def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright (one per test module)."""
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+def open_widget(browser: Browser, desk_url: str) -> Page:
+    """A new visitor on the demo website, once the chat widget is connected."""
+    page = browser.new_context(locale="zh-CN").new_page()
+    page.set_default_timeout(30_000)
+    page.goto(desk_url + "/")
+    expect(page.locator("#kefu-chat")).to_have_attribute("data-state", "online")
+    return page

@@ -2,41 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from actions.language import detect_language
-from tests.conftest import Stack
+from tests.conftest import Stack, open_widget
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser: Browser, stack: Stack) -> Iterator[Page]:
-    context = browser.new_context(locale="zh-CN")
-    p = context.new_page()
-    p.set_default_timeout(30_000)
-    p.goto(stack.desk_url + "/")
-    expect(p.locator("#kefu-chat")).to_have_attribute("data-state", "online")
+    p = open_widget(browser, stack.desk_url)
     yield p
-    context.close()
+    p.context.close()
 
 
 def send(page: Page, text: str) -> None:

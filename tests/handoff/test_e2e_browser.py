@@ -7,30 +7,17 @@ running stack (Rasa with its HTTP API, action server, desk).
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from tests.conftest import open_widget
 from tests.handoff.conftest import HandoffStack
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 XSS = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
 
 
 @pytest.fixture
@@ -51,13 +38,9 @@ def agent(browser: Browser, handoff_stack: HandoffStack) -> Iterator[Page]:
 
 @pytest.fixture
 def customer(browser: Browser, handoff_stack: HandoffStack) -> Iterator[Page]:
-    context = browser.new_context(locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(handoff_stack.desk_url + "/")
-    expect(page.locator("#kefu-chat")).to_have_attribute("data-state", "online")
+    page = open_widget(browser, handoff_stack.desk_url)
     yield page
-    context.close()
+    page.context.close()
 
 
 def say(page: Page, text: str) -> None:
