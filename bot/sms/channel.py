@@ -140,6 +140,8 @@ class SmsOutboxOutput(OutputChannel):
             f"{kind}:{recipient_id}:{message.get('timestamp') or time.time()}:{digest}"
         )
         redis = self.channel.redis()
+        if payloads:  # e.g. a return-visit survey's 1-5: the customer answers by number
+            await self.channel.remember_buttons(recipient_id, payloads)
         await outbox.enqueue(
             redis,
             phone,
@@ -149,8 +151,6 @@ class SmsOutboxOutput(OutputChannel):
             idempotency_key=str(key),
             conversation_id=recipient_id,
         )
-        if payloads:  # e.g. a return-visit survey's 1-5: the customer answers by number
-            await self.channel.remember_buttons(recipient_id, payloads)
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self.send_response(recipient_id, {"text": text, **kwargs})
@@ -443,9 +443,11 @@ class SmsInput(InputChannel):
         except asyncio.TimeoutError:
             logger.error("bot turn for SMS %s timed out", sid)
             output.parts.append(self.texts["error"])
+        # Store the choices before the reply can reach the customer, so a quick "2"
+        # always finds them.
+        await self.remember_buttons(conversation, output.payloads)
         if output.parts:
             await self._reply(payload, output.text(), key=f"reply:{sid}")
-        await self.remember_buttons(conversation, output.payloads)
 
     async def remember_buttons(self, conversation: str, payloads: list[str]) -> None:
         if payloads:
