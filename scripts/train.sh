@@ -5,6 +5,11 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$KEFU_ROOT"
 
+# One training at a time per checkout: two would race on models/ and Rasa's cache.
+mkdir -p models
+exec 9>models/.train.lock
+flock 9
+
 fingerprint="$(find config.yml domain.yml "${KEFU_RASA_DATA[@]}" data/jieba bot/nlu -type f \( -name '*.yml' -o -name '*.yaml' -o -name '*.txt' -o -name '*.py' \) \
   -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)"
 model="models/kefu-$fingerprint.tar.gz"
