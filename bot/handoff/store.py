@@ -1,6 +1,6 @@
 """The handoff state machine and queue in Redis.
 
-States of a conversation (DESIGN.md):
+States of a conversation (docs/architecture.md, "Handoff: conversation states"):
 
     bot ──request──> queued ──claim──> agent ──hand back──> bot
                        │                 │
