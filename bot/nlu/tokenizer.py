@@ -14,8 +14,11 @@ from rasa.shared.nlu.training_data.message import Message
 def _is_noise(word: str) -> bool:
     """True for tokens made only of whitespace or control/format characters.
 
-    Jieba emits a token for every run of spaces ("电费 bill" -> "电费", " ", "bill");
-    those tokens carry no meaning but shift DIET's sequence features.
+    Jieba emits a token for every run of spaces ("电费 bill" -> "电费", " ", "bill") and
+    for each control or format character (NUL, zero-width space). They are not words: the
+    char n-gram CountVectorsFeaturizer would learn n-grams of them (its `char_wb` analyzer
+    splits only on whitespace), and they would take token positions in the sequence
+    features that a transformer or entity recognition would read if config.yml enabled them.
     """
     return all(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in word)
 
@@ -28,8 +31,9 @@ class KefuJiebaTokenizer(JiebaTokenizer):
     def get_default_config() -> dict[str, Any]:
         return {
             **JiebaTokenizer.get_default_config(),
-            # Intent is clear from the first sentences; a 10,000-character paste
-            # must not blow up the transformer's attention matrix.
+            # Intent is clear from the first sentences. config.yml runs DIET without
+            # transformer layers, so the cost of a 10,000-character paste (the web
+            # channel's limit) is featurizing every token on every turn: cap it.
             "max_tokens": 200,
         }
 
