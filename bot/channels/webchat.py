@@ -29,7 +29,11 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncRedisManager, AsyncServer
 
+from bot import logmask
+
 logger = logging.getLogger(__name__)
+# credentials.yml makes every Rasa process import this module: mask phones in all its logs.
+logmask.install()
 
 # Longer input is kept whole in the transcript; the tokenizer only reads its start.
 MAX_MESSAGE_CHARS = 10_000

@@ -34,7 +34,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import db
+from bot import db, logmask
 from bot.phones import InvalidPhone, mask, to_e164
 from bot.sms import inbox, optout, outbox
 from bot.sms.keywords import Keyword, Keywords, from_twilio, load_keywords, load_texts
@@ -48,8 +48,11 @@ from bot.sms.webhook import (
     public_url,
     signature_valid,
 )
+from bot.text import ascii_int, is_ascii_digits
 
 logger = logging.getLogger(__name__)
+# credentials.yml makes every Rasa process import this module: mask phones in all its logs.
+logmask.install()
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 MAX_BODY_CHARS = 1600  # the most Twilio delivers in one inbound SMS
@@ -261,10 +264,9 @@ class SmsInput(InputChannel):
             raise WebhookError(400, "Body", "Body is required (it may be blank)")
         if len(body) > MAX_BODY_CHARS:
             raise WebhookError(400, "Body", f"Body is longer than {MAX_BODY_CHARS} characters")
-        raw_media = params.first("NumMedia", "0") or "0"
-        if not raw_media.isdigit() or int(raw_media) > MAX_MEDIA:
+        num_media = ascii_int(params.first("NumMedia", "0") or "0", 0, MAX_MEDIA)
+        if num_media is None:
             raise WebhookError(400, "NumMedia", f"NumMedia must be an integer 0..{MAX_MEDIA}")
-        num_media = int(raw_media)
         media = [
             {
                 "url": params.first(f"MediaUrl{i}", ""),
@@ -313,7 +315,7 @@ class SmsInput(InputChannel):
         if status not in outbox.TWILIO_STATUSES:
             return _json_error(400, "MessageStatus", "MessageStatus is missing or unknown")
         error_code = (params.first("ErrorCode") or "").strip()
-        if error_code and not error_code.isdigit():
+        if error_code and not is_ascii_digits(error_code):
             return _json_error(400, "ErrorCode", "ErrorCode must be numeric")
         redis = self.redis()
         try:
@@ -410,13 +412,14 @@ class SmsInput(InputChannel):
         conversation = conversation_id(phone)
         redis = self.redis()
         text = payload["body"]
-        choice = text.strip()
-        if choice.isdigit():
-            # A number answers the numbered choices (buttons) we sent last.
+        choice = ascii_int(text.strip(), lo=1)
+        if choice is not None:
+            # A number answers the numbered choices (buttons) we sent last. Anything else
+            # ("①", "٣") is ordinary text: the bot answers it politely, never a crash.
             raw = await redis.get(buttons_key(conversation))
             options = json.loads(raw) if raw else []
-            if 1 <= int(choice) <= len(options):
-                text = options[int(choice) - 1]
+            if choice <= len(options):
+                text = options[choice - 1]
         metadata: dict[str, Any] = {
             "MessageSid": sid,
             "NumMedia": payload["num_media"],
