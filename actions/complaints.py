@@ -301,9 +301,7 @@ class ActionSubmitComplaint(Action):
             owner=owner,
             promise=svc.promised_response(ticket, language),
         )
-        logger.info(
-            "complaint %s filed (%s) by %s", ticket.number, ticket.grade, mask(ticket.phone)
-        )
+        logger.info("complaint %s filed (%s) by %s", ticket.number, ticket.grade, ticket.phone)
         events = [*reset, SlotSet("ticket_id", ticket.number)]
         if svc.is_urgent(ticket):
             # A safety hazard: emergency advice now, and a person at the front of the queue.

@@ -27,7 +27,7 @@ from actions.language import language_of
 from actions.services import handoff
 from bot.handoff.errors import HandoffError
 from bot.handoff.service import CLOSED_HOURS, QueueTicket
-from bot.phones import InvalidPhone, mask, to_e164
+from bot.phones import InvalidPhone, to_e164
 from bot.tickets.errors import TicketError
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class ActionHandoff(Action):
         try:
             outcome = await asyncio.wait_for(self._request(tracker, language, phone), TIMEOUT_S)
         except FAILURES as exc:
-            logger.error("handoff for %s failed: %r", tracker.sender_id[:16], exc)
+            logger.error("handoff for %s failed: %r", tracker.sender_id, exc)
             dispatcher.utter_message(response="utter_handoff_error")
             return []
         if isinstance(outcome, QueueTicket):
@@ -133,7 +133,7 @@ class ActionHandoff(Action):
             else "utter_handoff_offer_callback_no_agents"
         )
         dispatcher.utter_message(response=response, hours=outcome.hours)
-        logger.info("handoff for %s unavailable: %s", tracker.sender_id[:16], outcome.reason)
+        logger.info("handoff for %s unavailable: %s", tracker.sender_id, outcome.reason)
         return [SlotSet(OFFERED, True)]
 
     async def _request(self, tracker: Tracker, language: str, phone: str | None):  # type: ignore[no-untyped-def]
@@ -208,7 +208,7 @@ class ActionHandoffCallback(Action):
             )
         except FAILURES as exc:
             # No number is promised unless the ticket is stored.
-            logger.error("callback ticket for %s not stored: %r", mask(phone), exc)
+            logger.error("callback ticket for %s not stored: %r", phone, exc)
             dispatcher.utter_message(response="utter_handoff_callback_failed")
             return done
         dispatcher.utter_message(
@@ -216,5 +216,5 @@ class ActionHandoffCallback(Action):
             ticket=ticket.number,
             promise=tickets.promised_response(ticket, language),
         )
-        logger.info("callback ticket %s for %s", ticket.number, mask(phone))
+        logger.info("callback ticket %s for %s", ticket.number, phone)
         return [*done, SlotSet("ticket_id", ticket.number)]

@@ -130,7 +130,7 @@ class AgentOps:
             )
         except RasaError:
             # The claim stands; the agent's first reply still reaches the customer.
-            log.exception("join notice for %s not delivered", conversation.id[:16])
+            log.exception("join notice for %s not delivered", conversation.id)
 
     async def reply(self, conversation_id: str, staff: Staff, text: str) -> dict[str, Any]:
         text = text.strip()
@@ -172,9 +172,7 @@ class AgentOps:
         try:
             await self._resume_in_rasa(conversation, agent_staff, target)
         except RasaError:
-            log.exception(
-                "Rasa did not confirm the %s of %s; will retry", target, conversation.id[:16]
-            )
+            log.exception("Rasa did not confirm the %s of %s; will retry", target, conversation.id)
         return conversation
 
     async def _resume_in_rasa(
@@ -222,7 +220,7 @@ class AgentOps:
                     await self.store.mark_synced(conversation_id, conversation.episode)
                 settled += 1
             except RasaError:
-                log.warning("Rasa still unreachable for %s", conversation_id[:16])
+                log.warning("Rasa still unreachable for %s", conversation_id)
             except asyncio.CancelledError:
                 raise
         return settled

@@ -20,7 +20,6 @@ from bot.handoff.eta import estimate_minutes
 from bot.handoff.policy import HandoffConfig
 from bot.handoff.presence import Presence
 from bot.handoff.store import AGENT, QUEUED, HandoffStore
-from bot.phones import mask
 from bot.tickets.service import TicketService
 
 log = logging.getLogger(__name__)
@@ -124,11 +123,11 @@ class HandoffService:
         log.info(
             "handoff %s: %s via %s (%s, grade %s, phone %s)",
             "queued" if created else "already queued",
-            sender_id[:16],
+            sender_id,
             channel,
             reason,
             grade or "-",
-            mask(phone) if phone else "-",
+            phone or "-",
         )
         return await self._ticket(sender_id, now, already_waiting=not created)
 

@@ -35,7 +35,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import db, logmask
-from bot.phones import InvalidPhone, mask, to_e164
+from bot.phones import InvalidPhone, to_e164
 from bot.sms import inbox, optout, outbox
 from bot.sms.keywords import Keyword, Keywords, from_twilio, load_keywords, load_texts
 from bot.sms.render import render
@@ -132,7 +132,7 @@ class SmsOutboxOutput(OutputChannel):
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         phone = phone_of(recipient_id)
         if phone is None:
-            logger.warning("SMS output for a non-SMS conversation ignored: %s", recipient_id[:12])
+            logger.warning("SMS output for a non-SMS conversation ignored: %s", recipient_id)
             return
         text, payloads = render(message, self.channel.texts)
         if not text:
@@ -352,7 +352,7 @@ class SmsInput(InputChannel):
         except asyncio.CancelledError:
             raise  # shutting down: the inbox entry stays for another process
         except Exception:
-            logger.exception("SMS %s from %s failed (attempt %d)", sid, mask(phone), attempt + 1)
+            logger.exception("SMS %s from %s failed (attempt %d)", sid, phone, attempt + 1)
             if attempt + 1 >= MAX_TURN_ATTEMPTS:
                 await self._give_up(payload)
         finally:
@@ -387,7 +387,7 @@ class SmsInput(InputChannel):
             await self._reply(payload, text, key=f"reply:{sid}")
             return
         await self._turn(payload, on_new_message)
-        logger.debug("SMS %s from %s answered", sid, mask(phone))
+        logger.debug("SMS %s from %s answered", sid, phone)
 
     async def _keyword(
         self, payload: dict[str, Any], keyword: Keyword, confirmed_by_twilio: bool
@@ -402,7 +402,7 @@ class SmsInput(InputChannel):
             text = self.texts["opted_in"]
         else:
             text = self.texts["help"]
-        logger.info("SMS keyword %s from %s", keyword.value, mask(phone))
+        logger.info("SMS keyword %s from %s", keyword.value, phone)
         # Advanced Opt-Out has already answered the customer; one confirmation is enough.
         if not confirmed_by_twilio:
             await self._reply(payload, text, key=f"reply:{payload['sid']}")

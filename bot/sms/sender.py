@@ -34,7 +34,6 @@ from redis.exceptions import RedisError
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from bot.phones import mask
 from bot.sms import api, optout, outbox
 from bot.sms.quiet_hours import release_time
 from bot.sms.ratelimit import RateLimiter
@@ -203,7 +202,7 @@ class Sender:
         await outbox.mark_sent(
             self.redis, message.id, entry_id, twilio_sid=sid, twilio_status=status
         )
-        logger.info("SMS %s to %s sent (attempt %d)", message.id, mask(message.to), attempt)
+        logger.info("SMS %s to %s sent (attempt %d)", message.id, message.to, attempt)
         return "sent"
 
     async def _failed(
@@ -211,7 +210,7 @@ class Sender:
     ) -> str:
         attempts = int(await self.redis.hget(outbox.msg_key(message.id), "attempts") or 0)
         if not err.retry:
-            logger.warning("SMS %s to %s rejected: %s", message.id, mask(message.to), err)
+            logger.warning("SMS %s to %s rejected: %s", message.id, message.to, err)
             if err.code == "21610":  # Twilio knows of a STOP we missed: remember it first
                 await optout.opt_out(self.redis, message.to, source="twilio:21610")
             await outbox.finish(
@@ -227,7 +226,7 @@ class Sender:
             logger.error(
                 "SMS %s to %s failed after %d attempts: %s",
                 message.id,
-                mask(message.to),
+                message.to,
                 attempts,
                 err,
             )

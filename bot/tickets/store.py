@@ -29,7 +29,6 @@ from zoneinfo import ZoneInfo
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
-from bot.phones import mask
 from bot.tickets.errors import ConcurrentUpdate, IllegalTransition, TicketNotFound
 from bot.tickets.models import (
     KIND_COMPLAINT,
@@ -291,7 +290,7 @@ class TicketStore:
             ticket.grade,
             ticket.category,
             ticket.owner or "-",
-            mask(ticket.phone),
+            ticket.phone,
         )
         return ticket
 

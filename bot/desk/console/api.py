@@ -141,7 +141,7 @@ async def get_conversation(request: web.Request) -> web.Response:
     try:
         lines = transcript(await console.rasa.tracker(conversation.id))
     except RasaError as exc:
-        log.warning("transcript of %s unavailable: %s", conversation.id[:16], exc)
+        log.warning("transcript of %s unavailable: %s", conversation.id, exc)
         error = "transcript unavailable: Rasa did not answer"
     return web.json_response(
         {
@@ -221,7 +221,7 @@ async def ticket(request: web.Request) -> web.Response:
             conversation.id, [{"event": "slot", "name": "ticket_id", "value": found.number}]
         )
     except RasaError:
-        log.warning("ticket_id slot not set for %s", conversation.id[:16])
+        log.warning("ticket_id slot not set for %s", conversation.id)
     return web.json_response(
         {"ticket": found.to_json(), "created": created}, status=201 if created else 200
     )

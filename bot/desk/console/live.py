@@ -218,7 +218,7 @@ class SyncWorker:
                 conversation_id, target=CLOSED, actor=f"rasa:{kind}", owner=None
             )
             await store.mark_synced(conversation_id, released.conversation.episode)
-            log.info("handoff %s closed: Rasa %s", conversation_id[:16], kind)
+            log.info("handoff %s closed: Rasa %s", conversation_id, kind)
         except HandoffError:
             pass  # closed meanwhile by someone else
 
