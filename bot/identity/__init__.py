@@ -1,0 +1,1 @@
+"""Who the customer is: web session tokens and verified phones."""
