@@ -193,6 +193,7 @@ async def create_ticket(request: web.Request) -> web.Response:
         language=body.get("language", "zh"),
         channel=body.get("channel", "desk"),
         actor=_actor(body),
+        phone_verified=body.get("phone_verified", False),
     )
     return web.json_response(
         ticket.to_json(), status=201, headers={"Location": f"/api/tickets/{ticket.number}"}

@@ -116,10 +116,27 @@ class Ticket:
     reopen_count: int = 0
     rating: int | None = None
     rating_comment: str | None = None
+    # The conversation that filed it (e.g. `web:<hex>`, `sms:+E164`); None for desk tickets.
+    conversation_id: str | None = None
+    # True when the filer proved they own `phone` (SMS: the carrier; web: a one-time code).
+    # Unverified tickets are not listed to that phone nor counted for its repeat grade.
+    phone_verified: bool = False
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    def disclosable_to(self, phone: str, conversation_id: str | None = None) -> bool:
+        """May the customer holding `phone` (and in `conversation_id`) see this ticket?
+
+        Its own phone, and only once that phone was verified for it; until then only the
+        conversation that filed it sees it (it learns nothing it did not type itself).
+        """
+        if self.phone != phone:
+            return False
+        return self.phone_verified or (
+            conversation_id is not None and self.conversation_id == conversation_id
+        )
 
     def with_changes(self, **changes: Any) -> Ticket:
         return replace(self, **changes)
@@ -136,6 +153,8 @@ class Ticket:
                 out[name] = value.isoformat()
             elif isinstance(value, Status):
                 out[name] = value.value
+            elif isinstance(value, bool):
+                out[name] = "1" if value else "0"
             else:
                 out[name] = str(value)
         return out
@@ -178,6 +197,11 @@ class Ticket:
             reopen_count=int(raw.get("reopen_count", "0")),
             rating=opt_int("rating"),
             rating_comment=raw.get("rating_comment") or None,
+            conversation_id=raw.get("conversation_id") or None,
+            # Tickets written before the flag existed: only SMS ones had a carrier-verified phone.
+            phone_verified=(
+                raw["phone_verified"] == "1" if "phone_verified" in raw else raw["channel"] == "sms"
+            ),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -235,6 +259,8 @@ class NewTicket:
     kind: str = KIND_COMPLAINT
     actor: str = "customer"
     assign_reason: str | None = None
+    conversation_id: str | None = None
+    phone_verified: bool = False
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,13 @@ def request_schemas(policies: Policies) -> dict[str, dict[str, Any]]:
                 },
                 "language": {"type": "string", "enum": list(LANGUAGES), "default": "zh"},
                 "channel": {"type": "string", "pattern": CHANNEL_PATTERN, "default": "desk"},
+                "phone_verified": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "The agent checked that the customer owns this phone. "
+                    "Unverified tickets are not listed to that phone (by the bot) and do not "
+                    "count toward its repeat-complaint grade.",
+                },
                 "actor": actor,
             },
         },
@@ -212,6 +219,8 @@ def _response_schemas(policies: Policies) -> dict[str, dict[str, Any]]:
                 "reopen_count",
                 "rating",
                 "rating_comment",
+                "conversation_id",
+                "phone_verified",
             ],  # fmt: skip
             "properties": {
                 "number": {"type": "string", "pattern": NUMBER_PATTERN},
@@ -238,6 +247,20 @@ def _response_schemas(policies: Policies) -> dict[str, dict[str, Any]]:
                 "reopen_count": {"type": "integer", "minimum": 0},
                 "rating": _nullable({"type": "integer", "minimum": 1, "maximum": 5}),
                 "rating_comment": _nullable(text),
+                "conversation_id": _nullable(
+                    {
+                        "type": "string",
+                        "description": "The bot conversation that filed it "
+                        "(web:<hex>, sms:+E164); null for desk tickets.",
+                    }
+                ),
+                "phone_verified": {
+                    "type": "boolean",
+                    "description": "Whether the filer proved they own `phone` (SMS: the "
+                    "carrier; web: a one-time code). Unverified tickets are shown here to staff "
+                    "but are not listed to that phone by the bot and do not count toward its "
+                    "repeat-complaint grade.",
+                },
             },
         },
         "HistoryEntry": {

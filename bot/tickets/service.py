@@ -1,7 +1,8 @@
 """TicketService: what the Rasa actions and the desk API call.
 
 create_complaint() grades (with the repeat rule), picks the owner, sets the SLA deadlines
-and writes the ticket durably; lookups only disclose a ticket to the phone that filed it.
+and writes the ticket durably (once per idempotency key); lookups only disclose a ticket to
+the phone that filed it, once that phone is verified (or to the conversation that filed it).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from bot.tickets.validation import (
     clean_actor,
     clean_channel,
     clean_choice,
+    clean_conversation,
+    clean_idempotency_key,
     clean_language,
     clean_phone,
     clean_text,
@@ -100,9 +103,15 @@ class TicketService:
         location: str | None = None,
         account_id: str | None = None,
         actor: str = "customer",
+        phone_verified: bool = False,
+        conversation_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Ticket:
         """Create a graded, owned complaint ticket. Raises InvalidField naming a bad input.
 
+        `phone_verified`: the filer proved they own `phone` (SMS sender, or a web
+        conversation that passed the one-time code). `idempotency_key`: the same key again
+        returns the ticket already created instead of a second one (a re-run bot turn).
         Returns only after Redis has committed (and, with appendfsync always, fsynced) it.
         """
         category = clean_choice("category", category, self.roster.categories)
@@ -113,14 +122,25 @@ class TicketService:
         channel = clean_channel(channel)
         account_id = clean_account(account_id)
         actor = clean_actor(actor)
+        if not isinstance(phone_verified, bool):
+            raise InvalidField("phone_verified", "phone_verified must be true or false")
+        if conversation_id is not None:
+            conversation_id = clean_conversation(conversation_id)
+        if idempotency_key is not None:
+            idempotency_key = clean_idempotency_key(idempotency_key)
 
         now = self._clock()
-        previous = await self.store.count_recent_complaints(
-            phone, days=self.grader.repeat_window_days, now=now
-        )
+        previous, previous_owner = 0, None
+        if phone_verified:
+            # The phone's history counts only for its proven owner: otherwise typing
+            # someone's number would reveal (through the grade, the promised time or the
+            # owner's name) that they complained before.
+            previous = await self.store.count_recent_complaints(
+                phone, days=self.grader.repeat_window_days, now=now
+            )
+            open_tickets = await self.store.open_tickets_for_phone(phone)
+            previous_owner = next((t.owner for t in open_tickets if t.owner), None)
         grading = self.grader.grade(description, previous_complaints=previous)
-        open_tickets = await self.store.open_tickets_for_phone(phone)
-        previous_owner = next((t.owner for t in open_tickets if t.owner), None)
         assignment = await self._picker.pick(category, previous_owner)
         return await self.store.create(
             NewTicket(
@@ -137,11 +157,28 @@ class TicketService:
                 assign_reason=assignment.reason,
                 created_at=now,
                 actor=actor,
-            )
+                conversation_id=conversation_id,
+                phone_verified=phone_verified,
+            ),
+            idempotency_key=idempotency_key,
         )
 
-    async def lookup_for_phone(self, number: str, phone: str) -> Ticket | None:
-        """The ticket if `phone` filed it; otherwise None, exactly as for an unknown number."""
+    async def mark_phone_verified(
+        self, conversation_id: str, phone: str, *, actor: str = "system"
+    ) -> list[Ticket]:
+        """Called once `conversation_id` has proved it owns `phone` (one-time code): the
+        tickets it filed with that phone unverified become verified, so they are listed to
+        the phone and count for its repeat grade. Returns the tickets changed."""
+        return await self.store.mark_phone_verified(
+            clean_conversation(conversation_id), clean_phone(phone), actor=clean_actor(actor)
+        )
+
+    async def lookup_for_phone(
+        self, number: str, phone: str, *, conversation_id: str | None = None
+    ) -> Ticket | None:
+        """The ticket if it may be disclosed to `phone` (Ticket.disclosable_to: filed with
+        that phone, verified or by this conversation); otherwise None, exactly as for an
+        unknown number."""
         normalised = normalise_number(number) if isinstance(number, str) else None
         try:
             e164 = clean_phone(phone)
@@ -150,15 +187,20 @@ class TicketService:
         if normalised is None:
             return None
         ticket = await self.store.get(normalised)
-        return ticket if ticket is not None and ticket.phone == e164 else None
+        if ticket is None or not ticket.disclosable_to(e164, conversation_id):
+            return None
+        return ticket
 
-    async def open_tickets_for_phone(self, phone: str) -> list[Ticket]:
-        """Open tickets filed from `phone`, newest first ([] for an invalid phone)."""
+    async def open_tickets_for_phone(
+        self, phone: str, *, conversation_id: str | None = None
+    ) -> list[Ticket]:
+        """Open tickets that may be disclosed to `phone`, newest first ([] for an invalid
+        phone): filed with it verified, or unverified by `conversation_id`."""
         try:
             e164 = clean_phone(phone)
         except InvalidField:
             return []
-        return await self.store.open_tickets_for_phone(e164)
+        return await self.store.open_tickets_for_phone(e164, conversation_id=conversation_id)
 
     # ------------------------------------------------------------ wording helpers
     def owner_name(self, ticket: Ticket, language: str) -> str | None:

@@ -4,7 +4,10 @@ Layout (prefix `kefu:tickets`):
 - `t:<number>`            hash: the ticket (Ticket.to_redis)
 - `t:<number>:history`    stream: append-only history (at, actor, action, data JSON)
 - `idx:all`, `idx:status:<s>`, `idx:grade:<g>`, `idx:phone:<e164>`, `idx:owner:<id>`,
-  `idx:category:<c>`      sorted sets, member = number, score = seq (global creation order)
+  `idx:category:<c>`, `idx:conversation:<id>`
+                          sorted sets, member = number, score = seq (global creation order)
+- `idem:<key>`            string: the number created for an idempotency key (a re-run turn
+                          gets the same ticket back), expires after IDEMPOTENCY_TTL_S
 - `sla`                   sorted set, member = `<number>|first_response` or `<number>|resolve`,
                           score = deadline (epoch seconds); removed when the deadline is met
 - `seq`, `counter:<YYYYMMDD>`  INCR counters: list order and the human-friendly number
@@ -91,12 +94,21 @@ return {old, new, deadline}
 # Atomic creation. Keys that depend on the allocated number are built in the script from
 # the prefix, which is fine on a single Redis (not Cluster).
 _CREATE_LUA = """
-local daily, seq_key, sla = KEYS[1], KEYS[2], KEYS[3]
+local daily, seq_key, sla, idem = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local prefix, day, ttl = ARGV[1], ARGV[2], ARGV[3]
 local fields = cjson.decode(ARGV[4])
 local indexes = cjson.decode(ARGV[5])
 local deadlines = cjson.decode(ARGV[6])
 local history = cjson.decode(ARGV[7])
+local idem_ttl = ARGV[8]
+-- The same request again (a crashed turn re-run): the ticket it already created.
+if idem then
+  local existing = redis.call('GET', idem)
+  if existing then
+    local seq = redis.call('HGET', prefix .. ':t:' .. existing, 'seq')
+    if seq then return {existing, seq, 1} end
+  end
+end
 local number, key
 -- Never reuse a number, even if the day's counter was lost: skip numbers already taken.
 for _ = 1, 100000 do
@@ -127,9 +139,13 @@ for _, e in ipairs(history) do
   redis.call('XADD', key .. ':history', '*', 'at', e.at, 'actor', e.actor,
     'action', e.action, 'data', e.data)
 end
-return {number, seq}
+if idem then redis.call('SET', idem, number, 'EX', idem_ttl) end
+return {number, seq, 0}
 """
 _COUNTER_TTL_S = 3 * 24 * 3600  # a day's counter is only needed on that day
+# A repeated request comes minutes after the first (a crash and its recovery); a week
+# also covers a conversation resumed from the widget's storage.
+IDEMPOTENCY_TTL_S = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -162,6 +178,9 @@ class Keys:
     def index(self, name: str, value: str) -> str:
         return f"{self.prefix}:idx:{name}:{value}"
 
+    def idempotency(self, key: str) -> str:
+        return f"{self.prefix}:idem:{key}"
+
     def indexes_of(self, ticket: Ticket) -> set[str]:
         keys = {
             self.all,
@@ -172,6 +191,8 @@ class Keys:
         }
         if ticket.owner:
             keys.add(self.index("owner", ticket.owner))
+        if ticket.conversation_id:
+            keys.add(self.index("conversation", ticket.conversation_id))
         return keys
 
 
@@ -227,11 +248,13 @@ class TicketStore:
         return warnings
 
     # ---------------------------------------------------------------- create
-    async def create(self, new: NewTicket) -> Ticket:
+    async def create(self, new: NewTicket, *, idempotency_key: str | None = None) -> Ticket:
         """Write a new ticket in ONE atomic script (one round trip, one fsync).
 
         The script allocates the number (daily counter) and the list order (global seq)
         and writes the hash, indexes, SLA deadlines and first history entries together.
+        With `idempotency_key`, a second call with the same key (e.g. a bot turn re-run
+        after a crash) writes nothing and returns the ticket the first call created.
         """
         day = new.created_at.astimezone(self._tz).strftime("%Y%m%d")
         first_due, resolve_due = self._sla.deadlines(new.grade, new.created_at)
@@ -254,6 +277,8 @@ class TicketStore:
             updated_at=new.created_at,
             first_response_due=first_due,
             resolve_due=resolve_due,
+            conversation_id=new.conversation_id,
+            phone_verified=new.phone_verified,
         )
         fields = {k: v for k, v in draft.to_redis().items() if k not in ("number", "seq")}
         at = new.created_at.isoformat()
@@ -262,6 +287,7 @@ class TicketStore:
             "grade": draft.grade,
             "reasons": [r.rule for r in draft.grade_reasons],
             "channel": draft.channel,
+            "phone_verified": draft.phone_verified,
         }
         history = [_entry(at, new.actor, "created", created)]
         if draft.owner:
@@ -271,8 +297,11 @@ class TicketStore:
             FIRST_RESPONSE: repr(first_due.timestamp()),
             RESOLVE: repr(resolve_due.timestamp()),
         }
-        number, seq = await self._create(
-            keys=[self.keys.daily(day), self.keys.seq, self.keys.sla],
+        keys = [self.keys.daily(day), self.keys.seq, self.keys.sla]
+        if idempotency_key is not None:
+            keys.append(self.keys.idempotency(idempotency_key))
+        number, seq, repeated = await self._create(
+            keys=keys,
             args=[
                 self.keys.prefix,
                 day,
@@ -281,8 +310,12 @@ class TicketStore:
                 json.dumps(sorted(self.keys.indexes_of(draft))),
                 json.dumps(deadlines),
                 json.dumps(history, ensure_ascii=False),
+                IDEMPOTENCY_TTL_S,
             ],
         )
+        if int(repeated):
+            log.warning("ticket %s requested again (same idempotency key): not re-created", number)
+            return await self.require(number)
         ticket = draft.with_changes(number=number, seq=int(seq))
         log.info(
             "ticket %s created: %s %s owner=%s phone=%s",
@@ -373,19 +406,35 @@ class TicketStore:
         numbers = await self._r.zrevrange(self.keys.index("phone", phone), 0, PHONE_SCAN_LIMIT - 1)
         return await self._get_many(numbers)
 
-    async def open_tickets_for_phone(self, phone: str) -> list[Ticket]:
-        """The phone's open tickets, newest first."""
-        return [t for t in await self._recent_for_phone(phone) if t.is_open]
+    async def open_tickets_for_phone(
+        self, phone: str, *, conversation_id: str | None = None
+    ) -> list[Ticket]:
+        """The phone's open tickets that may be disclosed to it, newest first: verified
+        ones, and unverified ones filed by `conversation_id` (Ticket.disclosable_to)."""
+        return [
+            t
+            for t in await self._recent_for_phone(phone)
+            if t.is_open and t.disclosable_to(phone, conversation_id)
+        ]
 
     async def count_recent_complaints(
         self, phone: str, days: int = 30, now: datetime | None = None
     ) -> int:
+        """Complaints filed with this phone verified: an unverified one could be anyone's
+        typing, and must not raise the real owner's repeat grade."""
         since = (now or self._clock()) - timedelta(days=days)
         return sum(
             1
             for t in await self._recent_for_phone(phone)
-            if t.kind == KIND_COMPLAINT and t.created_at >= since
+            if t.kind == KIND_COMPLAINT and t.phone_verified and t.created_at >= since
         )
+
+    async def tickets_of_conversation(self, conversation_id: str) -> list[Ticket]:
+        """The tickets a conversation filed, newest first."""
+        numbers = await self._r.zrevrange(
+            self.keys.index("conversation", conversation_id), 0, PHONE_SCAN_LIMIT - 1
+        )
+        return await self._get_many(numbers)
 
     # ---------------------------------------------------------------- change
     async def transition(
@@ -471,6 +520,26 @@ class TicketStore:
 
         ticket, _ = await self._mutate(number, actor, build)
         return ticket
+
+    async def mark_phone_verified(
+        self, conversation_id: str, phone: str, *, actor: str = "system"
+    ) -> list[Ticket]:
+        """The conversation proved it owns `phone`: its unverified tickets with that phone
+        become verified (listed to the phone, counted for its repeat grade). Returns them."""
+
+        def build(ticket: Ticket, now: datetime) -> _Change:
+            if ticket.phone_verified or ticket.phone != phone:
+                return _Change(ticket, [], {}, [])  # raced: already done, nothing to record
+            changed = ticket.with_changes(phone_verified=True, updated_at=now)
+            return _Change(changed, [("phone_verified", {"channel": ticket.channel})], {}, [])
+
+        flipped = []
+        for candidate in await self.tickets_of_conversation(conversation_id):
+            if candidate.phone == phone and not candidate.phone_verified:
+                ticket, entries = await self._mutate(candidate.number, actor, build)
+                if entries:
+                    flipped.append(ticket)
+        return flipped
 
     async def _mutate(
         self, number: str, actor: str, build: Callable[[Ticket, datetime], _Change]

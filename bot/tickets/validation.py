@@ -22,11 +22,16 @@ NUMBER_PATTERN = r"^TK[0-9]{8}-[0-9]{4,9}$"
 CHANNEL_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 ACTOR_PATTERN = r"^[A-Za-z0-9._@:-]{1,64}$"
 ACCOUNT_PATTERN = r"^[A-Za-z0-9-]{1,32}$"
+# Rasa sender ids: `web:<hex>`, `sms:+E164`, other channels' ids; printable ASCII, bounded.
+CONVERSATION_PATTERN = r"^[\x21-\x7e]{1,128}$"
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9:._-]{1,128}$"
 CURSOR_PATTERN = r"^[0-9]{1,15}$"
 _NUMBER = re.compile(NUMBER_PATTERN)
 _CHANNEL = re.compile(CHANNEL_PATTERN)
 _ACTOR = re.compile(ACTOR_PATTERN)
 _ACCOUNT = re.compile(ACCOUNT_PATTERN)
+_CONVERSATION = re.compile(CONVERSATION_PATTERN)
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 def is_ticket_number(text: str) -> bool:
@@ -93,3 +98,11 @@ def clean_account(value: object) -> str | None:
     if value is None or value == "":
         return None
     return clean_pattern("account_id", value, _ACCOUNT)
+
+
+def clean_conversation(value: object) -> str:
+    return clean_pattern("conversation_id", value, _CONVERSATION)
+
+
+def clean_idempotency_key(value: object) -> str:
+    return clean_pattern("idempotency_key", value, _IDEMPOTENCY_KEY)

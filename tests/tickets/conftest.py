@@ -30,7 +30,7 @@ class FakeClock:
 
 
 def db_url(redis_server) -> str:  # type: ignore[no-untyped-def]
-    return f"redis://127.0.0.1:{redis_server.port}/{DB}"
+    return redis_server.db_url(DB)
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +76,7 @@ async def complaint(service: TicketService, text: str = "电费单金额不对",
         "phone": PHONE,
         "language": "zh",
         "channel": "socketio",
+        "phone_verified": True,  # the usual case; the unverified web case is tested explicitly
     }
     fields.update(overrides)
     return await service.create_complaint(**fields)

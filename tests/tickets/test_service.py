@@ -126,3 +126,113 @@ async def test_desk_operations_validate(service: TicketService) -> None:
     assert exc.value.field == "actor"
     moved = await service.reassign(ticket.number, "li.na", actor="desk", note="换人")
     assert moved.owner == "li.na"
+
+
+# ---------------------------------------------------------------- phone verification
+WEB = "web:" + "a" * 32
+OTHER_WEB = "web:" + "b" * 32
+
+
+async def test_unverified_web_complaint_is_accepted_but_not_listed_or_counted(
+    service: TicketService, clock: FakeClock
+) -> None:
+    verified = await complaint(service, "电费不对", category="billing")
+    clock.advance(days=1)
+    # Someone on the web types this customer's phone: the complaint is still filed...
+    typed = await complaint(
+        service,
+        "抄表员态度不好",
+        category="staff_conduct",
+        channel="web",
+        phone_verified=False,
+        conversation_id=WEB,
+    )
+    assert typed.phone == PHONE and typed.phone_verified is False
+    assert typed.conversation_id == WEB
+    # ...graded without the phone's history (P2 "repeat" or the owner's name would tell
+    # the typist that this phone complained before)...
+    assert typed.grade == "P3"
+    history = await service.store.history(typed.number)
+    assert history[0].data["phone_verified"] is False
+    assert all(h.data.get("reason") != "previous_owner" for h in history)
+    # ...not listed or disclosed to the phone...
+    assert [t.number for t in await service.open_tickets_for_phone(PHONE)] == [verified.number]
+    assert await service.lookup_for_phone(typed.number, PHONE) is None
+    # ...except to the conversation that filed it (it learns nothing it did not type)...
+    assert await service.lookup_for_phone(typed.number, PHONE, conversation_id=WEB) == typed
+    mine = await service.open_tickets_for_phone(PHONE, conversation_id=WEB)
+    assert [t.number for t in mine] == [typed.number, verified.number]
+    assert await service.lookup_for_phone(typed.number, PHONE, conversation_id=OTHER_WEB) is None
+    # ...and it does not make the phone's next complaint a repeat.
+    for status in ("in_progress", "resolved", "closed"):
+        await service.transition(verified.number, status, actor=verified.owner)
+    clock.advance(days=30)  # the verified complaint is out of the 30-day window
+    assert await service.store.count_recent_complaints(PHONE) == 0
+    again = await complaint(service, "电费不对", category="billing")
+    assert again.grade == "P3"
+
+
+async def test_verifying_the_phone_makes_the_conversations_tickets_count(
+    service: TicketService, clock: FakeClock
+) -> None:
+    mine = await complaint(service, channel="web", phone_verified=False, conversation_id=WEB)
+    other_phone = await complaint(
+        service, channel="web", phone=OTHER_PHONE, phone_verified=False, conversation_id=WEB
+    )
+    someone_else = await complaint(
+        service, channel="web", phone_verified=False, conversation_id=OTHER_WEB
+    )
+    clock.advance(minutes=5)
+    flipped = await service.mark_phone_verified(WEB, "138 0013 8000", actor="otp")
+    assert [t.number for t in flipped] == [mine.number]
+    assert flipped[0].phone_verified and flipped[0].updated_at == clock()
+    stored = await service.store.get(mine.number)
+    assert stored is not None and stored.phone_verified
+    entry = (await service.store.history(mine.number))[-1]
+    assert (entry.action, entry.actor) == ("phone_verified", "otp")
+    # Only this conversation's tickets with this phone change.
+    assert not (await service.store.get(other_phone.number)).phone_verified
+    assert not (await service.store.get(someone_else.number)).phone_verified
+    assert await service.lookup_for_phone(mine.number, PHONE) == stored
+    assert [t.number for t in await service.open_tickets_for_phone(PHONE)] == [mine.number]
+    assert await service.store.count_recent_complaints(PHONE) == 1
+    # Idempotent: verifying again changes nothing and writes no history.
+    entries = len(await service.store.history(mine.number))
+    assert await service.mark_phone_verified(WEB, PHONE) == []
+    assert len(await service.store.history(mine.number)) == entries
+    with pytest.raises(InvalidField):
+        await service.mark_phone_verified(WEB, "garbage")
+    with pytest.raises(InvalidField):
+        await service.mark_phone_verified("has space", PHONE)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"phone_verified": "yes"}, "phone_verified"),
+        ({"conversation_id": "x" * 129}, "conversation_id"),
+        ({"conversation_id": "web: spaced"}, "conversation_id"),
+        ({"idempotency_key": ""}, "idempotency_key"),
+        ({"idempotency_key": "key with spaces"}, "idempotency_key"),
+    ],
+)
+async def test_bad_verification_fields_are_named(service, overrides, field) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidField) as exc:
+        await complaint(service, **overrides)
+    assert exc.value.field == field
+
+
+# ---------------------------------------------------------------- idempotent creation
+async def test_same_idempotency_key_returns_the_same_ticket(
+    service: TicketService, clock: FakeClock
+) -> None:
+    first = await complaint(service, idempotency_key="complaint:abc")
+    clock.advance(seconds=40)  # the re-run comes later, after a crash and a reclaim
+    again = await complaint(service, idempotency_key="complaint:abc")
+    assert again == first
+    assert len((await service.store.list(limit=10)).items) == 1
+    other = await complaint(service, idempotency_key="complaint:def")
+    assert other.number != first.number
+    # Without a key every call files a ticket (the desk API).
+    await complaint(service)
+    assert len((await service.store.list(limit=10)).items) == 3

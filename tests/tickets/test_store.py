@@ -29,6 +29,7 @@ def new(clock: FakeClock, **overrides) -> NewTicket:  # type: ignore[no-untyped-
         "owner": "wang.fang",
         "created_at": clock(),
         "assign_reason": "round_robin",
+        "phone_verified": True,
     }
     fields.update(overrides)
     return NewTicket(**fields)
@@ -300,3 +301,48 @@ async def test_durability_check_warns_unless_fsync_always(store, redis) -> None:
         assert await store.check_durability() == []
     finally:
         await redis.config_set("appendfsync", original)
+
+
+async def test_concurrent_creates_with_one_key_make_one_ticket(
+    store: TicketStore,
+    second_redis,
+    policies,
+    clock,  # type: ignore[no-untyped-def]
+) -> None:
+    # Two processes (a crashed turn's re-run racing a slow first run): one script wins.
+    other = TicketStore(second_redis, policies.sla, grades=policies.grader.grades, clock=clock)
+    results = await asyncio.gather(
+        *(s.create(new(clock), idempotency_key="complaint:k1") for s in [store, other] * 5)
+    )
+    assert len({t.number for t in results}) == 1
+    assert len((await store.list(limit=100)).items) == 1
+    assert len(await store.history(results[0].number)) == 2  # created + assigned, once
+    ttl = await store._r.ttl(store.keys.idempotency("complaint:k1"))
+    assert 0 < ttl <= 7 * 24 * 3600
+
+
+async def test_conversation_and_verification_are_stored(store: TicketStore, redis, clock) -> None:  # type: ignore[no-untyped-def]
+    ticket = await store.create(
+        new(clock, channel="web", conversation_id="web:" + "c" * 32, phone_verified=False)
+    )
+    raw = await redis.hgetall(store.keys.ticket(ticket.number))
+    assert raw["phone_verified"] == "0" and raw["conversation_id"] == "web:" + "c" * 32
+    assert await store.get(ticket.number) == ticket
+    assert [t.number for t in await store.tickets_of_conversation("web:" + "c" * 32)] == [
+        ticket.number
+    ]
+    assert ticket.to_json()["phone_verified"] is False
+
+
+async def test_tickets_from_before_the_flag_are_verified_only_if_filed_by_sms(
+    store: TicketStore,
+    redis,
+    clock,  # type: ignore[no-untyped-def]
+) -> None:
+    sms = await store.create(new(clock, channel="sms"))
+    web = await store.create(new(clock, channel="web"))
+    for ticket in (sms, web):
+        await redis.hdel(store.keys.ticket(ticket.number), "phone_verified")
+    assert (await store.get(sms.number)).phone_verified is True
+    assert (await store.get(web.number)).phone_verified is False
+    assert [t.number for t in await store.open_tickets_for_phone(PHONE)] == [sms.number]
