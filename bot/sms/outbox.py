@@ -8,7 +8,10 @@ Layout (all keys under kefu:outbox:):
                 processes share the work, and a crashed worker's entries are reclaimed;
 - delayed       sorted set id -> due time (quiet hours, retry backoff);
 - recent        sorted set id -> created time, for the console;
-- history:{id}  list of JSON status events (attempts, Twilio callbacks).
+- history:{id}  list of JSON status events (attempts, Twilio callbacks);
+- parts:{key}   the ids of a message split in parts, by the caller's idempotency key.
+
+Records expire after SMS_OUTBOX_RETENTION_S (default 90 days; bot.sms.settings.Retention).
 
 Every state change is one Lua script or MULTI, so a crash leaves each message either
 queued, deferred, or finished, never lost. Redis runs with AOF (appendfsync always).
@@ -25,6 +28,7 @@ import redis.asyncio as aioredis
 
 from bot.phones import InvalidPhone, to_e164
 from bot.sms import segments, sink
+from bot.sms.settings import Retention
 
 PREFIX = "kefu:outbox:"
 STREAM = PREFIX + "stream"
@@ -32,13 +36,17 @@ GROUP = "senders"
 DELAYED = PREFIX + "delayed"
 RECENT = PREFIX + "recent"
 RECENT_MAX = 50_000
-RETENTION_S = 90 * 24 * 3600
 
-KINDS = ("reply", "agent", "notice", "survey", "reminder")
-# Live conversation: the customer is waiting, so quiet hours do not apply.
-QUIET_HOURS_EXEMPT = frozenset({"reply", "agent"})
-# Only a reply to what the customer just sent may reach an opted-out number.
-OPT_OUT_EXEMPT = frozenset({"reply"})
+KINDS = ("reply", "agent", "notice", "survey", "reminder", "otp")
+# Live conversation: the customer is waiting, so quiet hours do not apply. "otp": a
+# one-time code the customer is waiting for on the web (bot/identity/otp.py).
+QUIET_HOURS_EXEMPT = frozenset({"reply", "agent", "otp"})
+# Answers to the customer: they may reach an opted-out number, but only while they answer
+# a message the customer sent (`answers_at`, see may_reach_opted_out).
+OPT_OUT_EXEMPT = frozenset({"reply", "agent"})
+# ...and a one-time code, but only one enqueued with customer_requested=True (the customer
+# asked for it in this conversation).
+OPT_OUT_EXEMPT_IF_REQUESTED = frozenset({"otp"})
 
 # Our lifecycle. Twilio's own status is kept apart in twilio_status.
 STATUS_RANK = {
@@ -83,6 +91,10 @@ def history_key(message_id: str) -> str:
     return f"{PREFIX}history:{message_id}"
 
 
+def parts_key(key: str) -> str:
+    return f"{PREFIX}parts:{key}"
+
+
 class OutboxError(ValueError):
     """enqueue() was given something that cannot be sent; `field` names the argument."""
 
@@ -123,6 +135,42 @@ class OutboxMessage:
             fields=data,
         )
 
+    @property
+    def opt_out_exempt(self) -> bool:
+        """May be sent to a number that opted out, given the timing (may_reach_opted_out)."""
+        return self.kind in OPT_OUT_EXEMPT or (
+            self.kind in OPT_OUT_EXEMPT_IF_REQUESTED
+            and self.fields.get("customer_requested") == "1"
+        )
+
+
+# `reason` of a message the sender skipped because the recipient opted out.
+SKIPPED_OPTED_OUT = "opted_out"
+
+
+def may_reach_opted_out(
+    message: OutboxMessage, opted_out_at: float, now: float, window_s: float
+) -> bool:
+    """Whether a message may go to a number that opted out at `opted_out_at`.
+
+    A code the customer asked for may. An answer (OPT_OUT_EXEMPT, with `answers_at`) may
+    only while it answers a message sent after the opt-out (the customer wrote to us
+    again), or goes out within `window_s` of the message it answers (the STOP confirmation
+    itself, or the answer to a question sent just before STOP). So an agent who answers,
+    hours later, a customer who has since opted out is skipped. Nothing else may.
+    """
+    if not message.opt_out_exempt:
+        return False
+    if message.kind in OPT_OUT_EXEMPT_IF_REQUESTED:
+        return True
+    try:
+        answers_at = float(message.fields.get("answers_at") or 0)
+    except ValueError:
+        return False
+    if answers_at <= 0:
+        return False
+    return answers_at > opted_out_at or now - answers_at <= window_s
+
 
 def _event(**values: object) -> str:
     return json.dumps({"at": time.time(), **values}, ensure_ascii=False)
@@ -137,6 +185,7 @@ redis.call('HSET', KEYS[2], unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[2], ttl)
 redis.call('ZADD', KEYS[4], now, id)
 redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -(tonumber(ARGV[5]) + 1))
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ttl))
 if due > now then
   redis.call('ZADD', KEYS[5], due, id)
 else
@@ -210,12 +259,19 @@ async def enqueue(
     idempotency_key: str | None = None,
     conversation_id: str | None = None,
     not_before: float | None = None,
+    customer_requested: bool = False,
+    answers_at: float | None = None,
 ) -> list[str]:
     """Queues an SMS; returns the outbox ids (one per part: bodies over 1,600 characters
     are split at sentence boundaries).
 
     `idempotency_key`: enqueueing again with the same key returns the same ids and sends
-    nothing new; pass one whenever a retry of the caller could enqueue twice.
+    nothing new; pass one whenever a retry of the caller could enqueue twice (an agent
+    reply: one key per composed message, not per HTTP attempt). find() looks it up.
+    `answers_at`: when the customer's message this one answers arrived (kinds in
+    OPT_OUT_EXEMPT); without it an opted-out number never gets the message.
+    `customer_requested`: the customer asked for this message in this conversation (an
+    OTP), so it may reach an opted-out number.
     """
     if kind not in KINDS:
         raise OutboxError("kind", f"kind must be one of {', '.join(KINDS)}")
@@ -228,6 +284,7 @@ async def enqueue(
         raise OutboxError("body", "body is empty")
     key = idempotency_key or secrets.token_hex(16)
     now = time.time()
+    ttl = Retention.from_env().outbox_s
     script = redis.register_script(_ENQUEUE)
     ids: list[str] = []
     for index, part in enumerate(parts, start=1):
@@ -251,17 +308,34 @@ async def enqueue(
             "created_at": repr(now),
             "updated_at": repr(now),
             "not_before": repr(not_before or 0),
+            "customer_requested": "1" if customer_requested else "0",
+            "answers_at": repr(answers_at) if answers_at else "",
         }
         flat = [x for pair in record.items() for x in pair]
         got = await script(
             keys=[idem_key(part_key), msg_key(message_id), STREAM, RECENT, DELAYED],
-            args=[message_id, repr(now), repr(not_before or 0), RETENTION_S, RECENT_MAX, *flat],
+            args=[message_id, repr(now), repr(not_before or 0), ttl, RECENT_MAX, *flat],
         )
         if got == message_id:
             await redis.rpush(history_key(message_id), _event(event="enqueued", kind=kind))
-            await redis.expire(history_key(message_id), RETENTION_S)
+            await redis.expire(history_key(message_id), ttl)
         ids.append(got)
+    if len(ids) > 1:
+        await redis.set(parts_key(key), json.dumps(ids), ex=ttl)
     return ids
+
+
+async def find(redis: aioredis.Redis, idempotency_key: str) -> list[dict[str, str]]:
+    """The message(s) enqueued under a caller's idempotency key (all parts, in order);
+    [] if none, or if they have expired."""
+    raw = await redis.get(parts_key(idempotency_key))
+    if raw:
+        ids = json.loads(raw)
+    else:
+        single = await redis.get(idem_key(idempotency_key))
+        ids = [single] if single else []
+    records = [await get(redis, message_id) for message_id in ids]
+    return [record for record in records if record]
 
 
 async def ensure_group(redis: aioredis.Redis) -> None:
@@ -332,7 +406,7 @@ async def mark_sent(
                 "error_code": "",
             },
         )
-        pipe.set(sid_key(twilio_sid), message_id, ex=RETENTION_S)
+        pipe.set(sid_key(twilio_sid), message_id, ex=Retention.from_env().outbox_s)
         pipe.rpush(history_key(message_id), _event(event="sent", twilio_sid=twilio_sid))
         _ack(pipe, entry_id)
         await pipe.execute()
@@ -343,6 +417,7 @@ async def deliver_local(
 ) -> None:
     """Offline mode: the sink write and the status change are one transaction."""
     now = time.time()
+    oldest_kept_ms = int((now - Retention.from_env().sink_s) * 1000)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.xadd(
             sink.STREAM,
@@ -359,6 +434,8 @@ async def deliver_local(
             maxlen=sink.MAXLEN,
             approximate=True,
         )
+        # Entry ids are their creation time in ms: older ones are past the sink's retention.
+        pipe.xtrim(sink.STREAM, minid=f"{oldest_kept_ms}-0", approximate=False)
         pipe.hset(
             msg_key(message.id),
             mapping={
@@ -415,8 +492,10 @@ async def finish(
     status: str,
     error: str = "",
     error_code: str = "",
+    reason: str = "",
 ) -> None:
-    """Ends a message that will not be sent (failed, skipped)."""
+    """Ends a message that will not be sent (failed, skipped). `reason`: a stable code
+    (e.g. SKIPPED_OPTED_OUT) the console shows the agent; `error`: the words for it."""
     if status not in ("failed", "skipped"):
         raise ValueError(status)
     now = time.time()
@@ -427,12 +506,14 @@ async def finish(
                 "status": status,
                 "error": error,
                 "error_code": error_code,
+                "reason": reason,
                 "finished_at": repr(now),
                 "updated_at": repr(now),
             },
         )
         pipe.rpush(
-            history_key(message_id), _event(event=status, error=error, error_code=error_code)
+            history_key(message_id),
+            _event(event=status, reason=reason, error=error, error_code=error_code),
         )
         _ack(pipe, entry_id)
         await pipe.execute()
@@ -464,7 +545,14 @@ async def record_status(
     event = _event(event="callback", status=twilio_status, error_code=error_code, sid=twilio_sid)
     result = await redis.register_script(_RECORD_STATUS)(
         keys=[msg_key(message_id), history_key(message_id)],
-        args=[repr(time.time()), twilio_status, error_code, twilio_sid, event, RETENTION_S],
+        args=[
+            repr(time.time()),
+            twilio_status,
+            error_code,
+            twilio_sid,
+            event,
+            Retention.from_env().outbox_s,
+        ],
     )
     return int(result) == 1
 

@@ -159,11 +159,14 @@ class Sender:
             if entry_id:
                 await outbox.ack(self.redis, entry_id)
             return state
-        if message.kind not in outbox.OPT_OUT_EXEMPT and await optout.is_opted_out(
-            self.redis, message.to
-        ):
+        if await self._blocked_by_opt_out(message):
             await outbox.finish(
-                self.redis, message.id, entry_id, status="skipped", error="recipient opted out"
+                self.redis,
+                message.id,
+                entry_id,
+                status="skipped",
+                reason=outbox.SKIPPED_OPTED_OUT,
+                error="not sent: the customer opted out of SMS (STOP)",
             )
             return "skipped"
         if not message.urgent and message.kind not in outbox.QUIET_HOURS_EXEMPT:
@@ -176,6 +179,17 @@ class Sender:
             await outbox.deliver_local(self.redis, message, entry_id)
             return "delivered"
         return await self._send(entry_id, message, resumed=state == "resume")
+
+    async def _blocked_by_opt_out(self, message: outbox.OutboxMessage) -> bool:
+        record = await optout.record(self.redis, message.to)
+        if record is None:
+            return False
+        return not outbox.may_reach_opted_out(
+            message,
+            float(record.get("at") or 0),
+            time.time(),
+            self.settings.reply_window_s,
+        )
 
     async def _send(
         self, entry_id: str | None, message: outbox.OutboxMessage, resumed: bool
