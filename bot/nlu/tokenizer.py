@@ -32,8 +32,8 @@ class KefuJiebaTokenizer(JiebaTokenizer):
         return {
             **JiebaTokenizer.get_default_config(),
             # Intent is clear from the first sentences. config.yml runs DIET without
-            # transformer layers, so the cost of a 10,000-character paste (the web
-            # channel's limit) is featurizing every token on every turn: cap it.
+            # transformer layers, so what a pasted page of text costs is featurizing
+            # every one of its tokens on every turn: cap it.
             "max_tokens": 200,
         }
 
