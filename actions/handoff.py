@@ -23,12 +23,14 @@ from rasa_sdk.types import DomainDict
 from redis.exceptions import RedisError
 
 from actions import services
+from actions.identity import owned_ticket, verified_phone
 from actions.language import language_of
 from actions.services import handoff
 from bot.handoff.errors import HandoffError
 from bot.handoff.service import CLOSED_HOURS, QueueTicket
 from bot.phones import InvalidPhone, to_e164
 from bot.tickets.errors import TicketError
+from bot.tickets.models import Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -78,14 +80,11 @@ def reason_of(tracker: Tracker) -> str:
     return "human_handoff"
 
 
-async def grade_of(tracker: Tracker, phone: str | None) -> str | None:
-    """The grade of the customer's ticket in this conversation (a P1 complaint is served
-    first); None for a plain request."""
+async def linked_ticket(tracker: Tracker) -> Ticket | None:
+    """The ticket this handoff is about: the `ticket_id` slot (set only by actions), and only
+    if it belongs to this conversation (actions.identity.owned_ticket)."""
     number = tracker.get_slot("ticket_id")
-    if not number or not phone:
-        return None
-    ticket = await services.tickets().lookup_for_phone(number, phone)
-    return ticket.grade if ticket is not None and ticket.is_open else None
+    return await owned_ticket(tracker, number) if number else None
 
 
 def last_customer_text(tracker: Tracker, skip_latest: bool = False) -> str:
@@ -137,14 +136,16 @@ class ActionHandoff(Action):
         return [SlotSet(OFFERED, True)]
 
     async def _request(self, tracker: Tracker, language: str, phone: str | None):  # type: ignore[no-untyped-def]
+        ticket = await linked_ticket(tracker)
         return await handoff().request(
             tracker.sender_id,
             channel=tracker.get_latest_input_channel() or "socketio",
             language=language,
-            grade=await grade_of(tracker, phone),
+            # A P1 complaint of this conversation is served first.
+            grade=ticket.grade if ticket is not None and ticket.is_open else None,
             phone=phone,
             reason=reason_of(tracker),
-            ticket_id=tracker.get_slot("ticket_id"),
+            ticket_id=ticket.number if ticket is not None else None,
         )
 
 
@@ -203,6 +204,8 @@ class ActionHandoffCallback(Action):
                     phone=phone,
                     language=language,
                     channel=TICKET_CHANNELS.get(tracker.get_latest_input_channel() or "", "web"),
+                    conversation_id=tracker.sender_id,
+                    phone_verified=phone == await verified_phone(tracker),
                 ),
                 TIMEOUT_S,
             )

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import redis.asyncio as aioredis
+
 from bot import db
 from bot.config import Settings
 from bot.handoff.service import HandoffService
 from bot.tickets.service import TicketService
+
+
+@lru_cache(maxsize=1)
+def redis() -> aioredis.Redis:
+    """The project's Redis (REDIS_URL), for actions that keep small state of their own."""
+    return db.connect(Settings.from_env().redis_url)
 
 
 @lru_cache(maxsize=1)

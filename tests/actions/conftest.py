@@ -18,12 +18,14 @@ ACTIONS_DB = 4
 @pytest.fixture
 def tickets_redis(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Points the action server's TicketService at a clean Redis database."""
-    url = f"redis://127.0.0.1:{redis_server.port}/{ACTIONS_DB}"
+    url = redis_server.db_url(ACTIONS_DB)
     redis.Redis.from_url(url).flushdb()
     monkeypatch.setenv("REDIS_URL", url)
     services.tickets.cache_clear()
+    services.redis.cache_clear()
     yield url
     services.tickets.cache_clear()
+    services.redis.cache_clear()
 
 
 def make_tracker(
@@ -35,6 +37,7 @@ def make_tracker(
     channel: str = "socketio",
     metadata: dict[str, Any] | None = None,
     active_loop: str | None = None,
+    sender_id: str = "web:" + "0" * 32,
 ) -> Tracker:
     latest = {
         "text": text,
@@ -44,7 +47,7 @@ def make_tracker(
         "metadata": metadata or {},
     }
     return Tracker(
-        sender_id="test-sender",
+        sender_id=sender_id,
         slots={"language": "zh", **(slots or {})},
         latest_message=latest,
         events=[{"event": "user", "text": text, "input_channel": channel, "parse_data": latest}],

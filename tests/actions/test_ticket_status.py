@@ -1,65 +1,150 @@
 from __future__ import annotations
 
 import pytest
+import redis
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import services
 from actions.ticket_status import ActionCheckTicket
+from bot.identity import otp
+from bot.identity.verification import verified_key
 from tests.actions.conftest import make_tracker
 
 pytestmark = pytest.mark.usefixtures("tickets_redis")
 
 OWNER_PHONE = "+8613800138000"
 OTHER_PHONE = "+8613900139000"
+WEB = "web:" + "1" * 32
 
 
-async def file_complaint() -> str:
+async def file_complaint(phone: str = OWNER_PHONE) -> str:
     ticket = await services.tickets().create_complaint(
         category="billing",
         description="这个月电费多扣了两百",
         location="朝阳区",
-        phone=OWNER_PHONE,
+        phone=phone,
         language="zh",
-        channel="web",
+        channel="sms",
+        phone_verified=True,
+        conversation_id=f"sms:{phone}",
     )
     return ticket.number
 
 
-async def check(phone: str, number: str | None) -> list[dict]:
+def verify(url: str, conversation: str, phone: str) -> None:
+    """What a typed-in code leaves behind (actions/verification.py)."""
+    redis.Redis.from_url(url).set(verified_key(conversation), phone, ex=60)
+
+
+async def check(
+    phone: str | None, number: str | None, sender: str = WEB, channel: str = "socketio"
+) -> tuple[list[dict], list]:
     entities = [{"entity": "ticket_id", "value": number}] if number else []
     tracker = make_tracker(
-        f"查工单 {number or ''}", intent="check_ticket", slots={"phone": phone}, entities=entities
+        f"查工单 {number or ''}",
+        intent="check_ticket",
+        slots={"phone": phone},
+        entities=entities,
+        sender_id=sender,
+        channel=channel,
     )
     dispatcher = CollectingDispatcher()
-    await ActionCheckTicket().run(dispatcher, tracker, {})
-    return dispatcher.messages
+    events = await ActionCheckTicket().run(dispatcher, tracker, {})
+    return dispatcher.messages, events
 
 
-async def test_owner_sees_status_and_owner() -> None:
+async def test_verified_owner_sees_status_and_owner(tickets_redis: str) -> None:
     number = await file_complaint()
-    [message] = await check(OWNER_PHONE, number.lower())  # case does not matter
+    verify(tickets_redis, WEB, OWNER_PHONE)
+    [message], events = await check(OWNER_PHONE, number.lower())  # case does not matter
     assert message["response"] == "utter_ticket_status"
     assert message["ticket"] == number and message["status"] in ("已受理", "已派单")
+    assert message["owner"] and message["due"]
+    assert events == []
 
 
-async def test_other_phone_gets_the_same_answer_as_an_unknown_number() -> None:
+async def test_sms_sender_is_verified_by_the_carrier() -> None:
     number = await file_complaint()
-    not_mine = await check(OTHER_PHONE, number)
-    unknown = await check(OTHER_PHONE, "TK20000101-9999")
+    [message], _ = await check(None, number, sender=f"sms:{OWNER_PHONE}", channel="sms")
+    assert message["response"] == "utter_ticket_status"
+
+
+async def test_the_verified_phone_counts_not_the_typed_one(tickets_redis: str) -> None:
+    number = await file_complaint()
+    verify(tickets_redis, WEB, OTHER_PHONE)
+    messages, _ = await check(OWNER_PHONE, number)  # typed the owner's number
+    assert [m["response"] for m in messages] == ["utter_ticket_not_found"]
+
+
+async def test_other_phone_gets_the_same_answer_as_an_unknown_number(tickets_redis: str) -> None:
+    number = await file_complaint()
+    verify(tickets_redis, WEB, OTHER_PHONE)
+    not_mine, _ = await check(OTHER_PHONE, number)
+    unknown, _ = await check(OTHER_PHONE, "TK20000101-9999")
     assert [m["response"] for m in not_mine] == ["utter_ticket_not_found"]
     assert [m["response"] for m in unknown] == ["utter_ticket_not_found"]
     assert not_mine[0].keys() == unknown[0].keys()
 
 
-async def test_without_number_lists_open_tickets_of_own_phone_only() -> None:
+async def test_without_number_lists_open_tickets_of_own_phone_only(tickets_redis: str) -> None:
     number = await file_complaint()
-    assert [m["ticket"] for m in await check(OWNER_PHONE, None)] == [number]
-    assert [m["response"] for m in await check(OTHER_PHONE, None)] == ["utter_no_open_tickets"]
+    verify(tickets_redis, WEB, OWNER_PHONE)
+    assert [m["ticket"] for m in (await check(None, None))[0]] == [number]
+    other = "web:" + "2" * 32
+    verify(tickets_redis, other, OTHER_PHONE)
+    messages, _ = await check(None, None, sender=other)
+    assert [m["response"] for m in messages] == ["utter_no_open_tickets"]
 
 
-async def test_number_comes_from_the_asking_message_when_the_phone_was_asked_after() -> None:
+async def test_unverified_web_with_number_and_phone_gets_the_status_only() -> None:
     number = await file_complaint()
-    tracker = make_tracker("13900139000", intent="rate", slots={"phone": OTHER_PHONE})
+    messages, events = await check(OWNER_PHONE, number)
+    status, offer = messages
+    assert status["response"] == "utter_ticket_status_only"
+    assert {k for k in status if status[k] is not None and k != "response"} >= {"ticket", "status"}
+    assert "owner" not in status and "due" not in status
+    assert offer["response"] == "utter_verification_offer" and offer["phone"] == OWNER_PHONE
+    assert events == [SlotSet("verification_offered", True)]
+
+
+async def test_unverified_web_without_number_is_only_offered_a_code() -> None:
+    await file_complaint()
+    messages, events = await check(OWNER_PHONE, None)
+    assert [m["response"] for m in messages] == ["utter_verification_offer"]
+    assert events == [SlotSet("verification_offered", True)]
+
+
+async def test_unverified_web_with_a_wrong_phone_learns_nothing() -> None:
+    number = await file_complaint()
+    messages, _ = await check(OTHER_PHONE, number)
+    assert [m["response"] for m in messages] == [
+        "utter_ticket_not_found",
+        "utter_verification_offer",
+    ]
+
+
+async def test_unverified_lookups_are_rate_limited_per_conversation() -> None:
+    number = await file_complaint()
+    allowed = otp.load_policy().unverified_lookup_per_conversation.count
+    answers = [(await check(OTHER_PHONE, number))[0][0]["response"] for _ in range(allowed)]
+    assert answers == ["utter_ticket_not_found"] * allowed
+    # Even the right phone now gets no status, only the wait.
+    [limited, _offer], _ = await check(OWNER_PHONE, number)
+    assert limited["response"] == "utter_ticket_lookup_limited" and limited["minutes"] >= 1
+    # Another conversation has its own allowance.
+    [status, _], _ = await check(OWNER_PHONE, number, sender="web:" + "3" * 32)
+    assert status["response"] == "utter_ticket_status_only"
+
+
+async def test_number_comes_from_the_asking_message_when_the_phone_was_asked_after(
+    tickets_redis: str,
+) -> None:
+    number = await file_complaint()
+    verify(tickets_redis, WEB, OTHER_PHONE)
+    tracker = make_tracker(
+        "13900139000", intent="rate", slots={"phone": OTHER_PHONE}, sender_id=WEB
+    )
     asking = {
         "intent": {"name": "check_ticket"},
         "entities": [{"entity": "ticket_id", "value": number}],
