@@ -9,7 +9,9 @@ at the summary, say "no" and name the item to change.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import os
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -20,8 +22,10 @@ from redis.exceptions import RedisError
 
 from actions import services
 from actions.complaint_content import content, normalise
+from actions.identity import verified_phone
 from actions.language import language_of
 from bot.phones import InvalidPhone, mask, to_e164
+from bot.text import ascii_int, is_ascii_digits
 from bot.tickets.errors import TicketError
 
 logger = logging.getLogger(__name__)
@@ -39,6 +43,11 @@ FAQ_AWARE_SLOTS = ("complaint_category", "complaint_location")
 # Bookkeeping slots of the form, cleared with the form's own slots when it ends.
 STATE_SLOTS = ("complaint_cancelled", "complaint_correcting", "complaint_failures")
 STORE_TIMEOUT_S = 10.0
+# TEST-ONLY fault injection (tests/integration/test_sms_crash.py): after a NEW complaint
+# ticket is written, wait this many seconds before answering Rasa, so a test can kill Rasa
+# between the ticket write and the SMS inbox's `done`. Unset (the default) in production.
+FAULT_SLEEP_ENV = "KEFU_TEST_FAULT_SLEEP_AFTER_TICKET_S"
+_fault_slept: set[str] = set()  # tickets already delayed in this process: once each
 AFFIRM_WORDS = ("是", "对", "确认", "提交", "好", "yes", "y", "ok", "correct", "confirm", "submit")
 DENY_WORDS = ("不", "否", "错", "改", "no", "n", "wrong", "change")
 
@@ -208,8 +217,49 @@ def faq_answer(tracker: Tracker) -> str | None:
     return action if isinstance(action, str) and action.startswith("utter_faq/") else None
 
 
+def complaint_key(tracker: Tracker) -> str | None:
+    """The idempotency key of this complaint: one per complaint_form activation.
+
+    A turn can run twice (the SMS inbox re-runs a turn whose Rasa process died before
+    `done`), and the second run must get the same ticket. The tracker of the re-run is the
+    one saved before the crashed turn, plus the same message again; what is the same in
+    both runs is the id of the message that opened the form (the Twilio MessageSid by
+    SMS). Hashed: the key is a Redis key name and must not carry a phone number.
+    """
+    opener: str | None = None
+    last_message: str | None = None
+    for event in tracker.events:
+        kind = event.get("event")
+        if kind == "user":
+            last_message = event.get("message_id") or None
+        elif kind == "active_loop" and event.get("name") == "complaint_form":
+            opener = last_message
+    message_id = opener or last_message
+    if not message_id:
+        return None  # nothing stable to derive a key from: file without one
+    digest = hashlib.sha256(f"{tracker.sender_id}|{message_id}".encode()).hexdigest()
+    return f"complaint:{digest[:40]}"
+
+
+async def _fault_sleep_after_ticket(number: str) -> None:
+    """TEST-ONLY fault injection (FAULT_SLEEP_ENV): once per ticket, hold the answer."""
+    delay = ascii_int(os.environ.get(FAULT_SLEEP_ENV, ""), lo=1, hi=600)
+    if delay is None or number in _fault_slept:
+        return
+    _fault_slept.add(number)
+    logger.warning("fault injection: holding ticket %s's answer for %d s", number, delay)
+    await asyncio.sleep(delay)
+
+
+def _e164_or_none(value: Any) -> str | None:
+    try:
+        return to_e164(value) if isinstance(value, str) else None
+    except InvalidPhone:
+        return None
+
+
 def _is_e164(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith("+") and value[1:].isdigit()
+    return isinstance(value, str) and value.startswith("+") and is_ascii_digits(value[1:])
 
 
 def _yes_or_no(text: str, intent: str | None) -> bool | None:
@@ -276,18 +326,26 @@ class ActionSubmitComplaint(Action):
 
         svc = services.tickets()
         language = language_of(tracker)
+        phone = tracker.get_slot("phone")
         try:
+            verified = await asyncio.wait_for(verified_phone(tracker), STORE_TIMEOUT_S)
             ticket = await asyncio.wait_for(
                 svc.create_complaint(
                     category=tracker.get_slot("complaint_category"),
                     description=tracker.get_slot("complaint_description"),
                     location=tracker.get_slot("complaint_location"),
-                    phone=tracker.get_slot("phone"),
+                    phone=phone,
                     language=language,
                     channel=channel_of(tracker),
+                    # A typed phone is still a valid contact number, but only a proven one
+                    # lists the ticket to that phone and counts for its repeat grade.
+                    phone_verified=verified is not None and verified == _e164_or_none(phone),
+                    conversation_id=tracker.sender_id,
+                    idempotency_key=complaint_key(tracker),
                 ),
                 STORE_TIMEOUT_S,
             )
+            await _fault_sleep_after_ticket(ticket.number)
         except (TicketError, RedisError, OSError, asyncio.TimeoutError) as exc:
             # No ticket number unless the ticket is stored: say so, keep the answers.
             logger.error("complaint not stored for %s: %r", tracker.sender_id, exc)

@@ -12,6 +12,7 @@ from actions.complaints import (
     ActionSubmitComplaint,
     ValidateComplaintForm,
     complaint_details,
+    complaint_key,
 )
 from tests.actions.conftest import make_tracker
 
@@ -104,7 +105,7 @@ async def test_why_explains_and_reasks() -> None:
     assert said == ["utter_why_phone"]
 
 
-@pytest.mark.parametrize("text", ["算了", "cancel", "Never mind"])
+@pytest.mark.parametrize("text", ["算了", "Never mind", "forget it"])
 async def test_cancel_at_any_question_ends_the_form(text: str) -> None:
     result, _ = await validate("complaint_location", text)
     assert result["complaint_cancelled"] is True
@@ -226,3 +227,108 @@ async def test_faq_question_at_a_free_text_question_is_answered_and_reasked() ->
         "朝阳区建国路66号", CollectingDispatcher(), address, {}
     )
     assert result["complaint_location"] == "朝阳区建国路66号"
+
+
+# ---------------------------------------------------------------- verified phone, idempotency
+WEB_ID = "web:" + "e" * 32
+SMS_ID = "sms:+8613800138000"
+
+
+def form_tracker(
+    sender_id: str = WEB_ID, channel: str = "socketio", opener: str = "1", **slots: Any
+) -> Any:
+    """The tracker at submission: the message that opened the form, the activation, "是"."""
+    tracker = make_tracker("是", intent="affirm", slots=complete(**slots), channel=channel)
+    tracker.sender_id = sender_id
+    confirm = tracker.events[0]
+    tracker.events = [
+        {"event": "user", "text": "我要投诉", "message_id": "SM" + opener * 32, "timestamp": 1.0},
+        {"event": "active_loop", "name": "complaint_form", "timestamp": 2.0},
+        {**confirm, "message_id": "SM" + "2" * 32, "timestamp": 3.0},
+    ]
+    return tracker
+
+
+async def submit(tracker: Any) -> tuple[str, Any]:
+    """Runs the submit action; returns the ticket number the customer was told, and the ticket."""
+    from actions import services
+
+    dispatcher = CollectingDispatcher()
+    await ActionSubmitComplaint().run(dispatcher, tracker, {})
+    number = dispatcher.messages[0]["ticket"]
+    return number, await services.tickets().store.get(number)
+
+
+async def test_web_complaint_with_a_typed_phone_is_filed_unverified() -> None:
+    number, ticket = await submit(form_tracker())
+    assert number.startswith("TK")  # still accepted, and the customer hears the number
+    assert ticket.phone_verified is False and ticket.conversation_id == WEB_ID
+
+
+async def test_web_complaint_with_the_verified_phone_is_verified() -> None:
+    from actions import services
+    from bot.identity.verification import record_verified
+
+    await record_verified(services.redis(), WEB_ID, "+8613800138000")
+    _, ticket = await submit(form_tracker())
+    assert ticket.phone_verified is True
+    # A different contact phone than the one verified is only typed.
+    _, other = await submit(form_tracker(opener="5", phone="+8613900139000"))
+    assert other.phone_verified is False
+
+
+async def test_sms_complaint_is_verified_only_for_the_senders_phone() -> None:
+    _, ticket = await submit(form_tracker(SMS_ID, channel="sms"))
+    assert ticket.phone_verified is True and ticket.channel == "sms"
+    typed_phone = form_tracker(SMS_ID, channel="sms", opener="5", phone="+8613900139000")
+    _, typed = await submit(typed_phone)
+    assert typed.phone_verified is False
+
+
+async def test_a_rerun_turn_gets_the_same_ticket_and_a_new_complaint_a_new_one() -> None:
+    from actions import services
+
+    first, _ = await submit(form_tracker(SMS_ID, channel="sms"))
+    # The inbox re-runs the crashed turn: the tracker saved before it, the same message
+    # again (same MessageSid, a new timestamp).
+    rerun = form_tracker(SMS_ID, channel="sms")
+    rerun.events[-1]["timestamp"] = 99.0
+    again, _ = await submit(rerun)
+    assert again == first
+    page = await services.tickets().store.list(limit=10)
+    assert [t.number for t in page.items] == [first]
+    # The customer files another complaint later: another activation, another ticket.
+    later = form_tracker(SMS_ID, channel="sms")
+    later.events += [
+        {"event": "active_loop", "name": None, "timestamp": 4.0},
+        {"event": "user", "text": "我还要投诉", "message_id": "SM" + "3" * 32, "timestamp": 5.0},
+        {"event": "active_loop", "name": "complaint_form", "timestamp": 6.0},
+        {**later.events[-1], "message_id": "SM" + "4" * 32, "timestamp": 7.0},
+    ]
+    second, _ = await submit(later)
+    assert second != first
+
+
+def test_complaint_key_is_per_conversation_and_form_and_carries_no_phone() -> None:
+    sms = complaint_key(form_tracker(SMS_ID, channel="sms"))
+    web = complaint_key(form_tracker(WEB_ID))
+    assert sms and web and sms != web
+    assert "8613800138000" not in sms and sms.startswith("complaint:")
+    # A form opened and completed in one turn is still keyed by the message that opened it.
+    tracker = form_tracker()
+    tracker.events = tracker.events[:2]
+    assert complaint_key(tracker) == complaint_key(form_tracker())
+
+
+async def test_fault_injection_holds_only_the_first_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from actions.complaints import FAULT_SLEEP_ENV
+
+    monkeypatch.setenv(FAULT_SLEEP_ENV, "1")
+    started = time.monotonic()
+    first, _ = await submit(form_tracker(SMS_ID, channel="sms"))
+    assert time.monotonic() - started >= 1.0
+    started = time.monotonic()
+    again, _ = await submit(form_tracker(SMS_ID, channel="sms"))
+    assert again == first and time.monotonic() - started < 1.0
