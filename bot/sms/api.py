@@ -7,20 +7,52 @@ GET /api/sms/sink?limit=50&to=+86...  what the local sink "delivered" (offline m
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from bot.desk.auth import json_error
 from bot.phones import InvalidPhone, to_e164
 from bot.sms import outbox, sink
+from bot.text import ascii_int
 
 MAX_LIMIT = 500
 
+PREFIX = "/api/sms/"
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """On /api/sms/ routes: JSON for router errors (404/405), and 503 JSON when Redis is
+    down, as the other desk APIs answer, never a plain-text 500."""
+    if not request.path.startswith(PREFIX):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        field = {404: "path", 405: "method", 413: "body"}.get(exc.status, "request")
+        response = json_error(exc.status, field, exc.reason)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except (RedisError, OSError, asyncio.TimeoutError):
+        log.exception("SMS API: Redis unavailable")
+        return json_error(503, "storage", "storage unavailable; retry")
+
 
 def _limit(request: web.Request) -> int | web.Response:
-    raw = request.query.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    limit = ascii_int(request.query.get("limit", "50"), 1, MAX_LIMIT)
+    if limit is None:
         return json_error(400, "limit", f"limit must be an integer 1..{MAX_LIMIT}")
-    return int(raw)
+    return limit
 
 
 def _redis(request: web.Request):  # type: ignore[no-untyped-def]
@@ -64,3 +96,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/sms/outbox", list_outbox)
     app.router.add_get("/api/sms/outbox/{id}", get_message)
     app.router.add_get("/api/sms/sink", list_sink)
+    app.middlewares.append(json_errors)

@@ -29,6 +29,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.shared.core.constants import REQUESTED_SLOT
+from rasa.shared.core.events import ActiveLoop, SlotSet
 from redis.exceptions import RedisError
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -39,7 +41,7 @@ from bot.phones import InvalidPhone, to_e164
 from bot.sms import inbox, optout, outbox
 from bot.sms.keywords import Keyword, Keywords, from_twilio, load_keywords, load_texts
 from bot.sms.render import render
-from bot.sms.settings import SmsSettings
+from bot.sms.settings import Retention, SmsSettings
 from bot.sms.webhook import (
     SIGNATURE_HEADER,
     FormParams,
@@ -62,6 +64,8 @@ OUTBOX_ID = re.compile(r"^OB[0-9a-f]{12,40}$")
 # A turn that failed this many times gets the error text instead of another try.
 MAX_TURN_ATTEMPTS = 3
 BUTTONS_TTL_S = 24 * 3600
+# Slots an opt-out that ends a form leaves alone: the conversation's, not the form's.
+KEPT_SLOTS = frozenset({"phone", "language"})
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
@@ -82,6 +86,12 @@ def phone_of(conversation: str) -> str | None:
 
 def buttons_key(conversation: str) -> str:
     return f"kefu:sms:buttons:{conversation}"
+
+
+def last_inbound_key(phone: str) -> str:
+    """When the customer last wrote (not counting STOP/START/HELP): what an agent's
+    message answers, for the opt-out rule (outbox.may_reach_opted_out)."""
+    return f"kefu:sms:last_inbound:{phone}"
 
 
 def _json_error(status: int, field: str | None, message: str) -> HTTPResponse:
@@ -138,11 +148,19 @@ class SmsOutboxOutput(OutputChannel):
         if not text:
             return
         kind = str(message.get("sms_kind") or self.default_kind)
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-        key = message.get("idempotency_key") or (
-            f"{kind}:{recipient_id}:{message.get('timestamp') or time.time()}:{digest}"
-        )
+        key = message.get("idempotency_key")
+        if not key:
+            # The console supplies one key per composed message, so its retries send once;
+            # without one, the bot event's timestamp is the next best thing.
+            if kind == "agent":
+                logger.warning("agent SMS without an idempotency key for %s", phone)
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+            key = f"{kind}:{recipient_id}:{message.get('timestamp') or time.time()}:{digest}"
         redis = self.channel.redis()
+        answers_at = None
+        if kind in outbox.OPT_OUT_EXEMPT:
+            last = await redis.get(last_inbound_key(phone))
+            answers_at = float(last) if last else None
         if payloads:  # e.g. a return-visit survey's 1-5: the customer answers by number
             await self.channel.remember_buttons(recipient_id, payloads)
         await outbox.enqueue(
@@ -153,6 +171,7 @@ class SmsOutboxOutput(OutputChannel):
             urgent=bool(message.get("urgent")),
             idempotency_key=str(key),
             conversation_id=recipient_id,
+            answers_at=answers_at,
         )
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
@@ -186,6 +205,7 @@ class SmsInput(InputChannel):
         self._redis: aioredis.Redis | None = None
         self._tasks: set[asyncio.Task] = set()
         self._reclaimer: asyncio.Task | None = None
+        self._app: Any = None  # the Sanic app Rasa runs us in (its ctx.agent), once started
         self._inflight: set[str] = set()  # MessageSids this process is handling
         # Rasa runs NLU and policies on the event loop; few turns at a time keep the loop
         # free enough to acknowledge new webhooks within milliseconds.
@@ -220,6 +240,7 @@ class SmsInput(InputChannel):
 
         @bp.listener("after_server_start")
         async def start(_app: Any, _loop: Any) -> None:
+            self._app = _app
             self.start_reclaimer(on_new_message)
 
         @bp.listener("before_server_stop")
@@ -373,6 +394,7 @@ class SmsInput(InputChannel):
             kind="reply",
             idempotency_key=key,
             conversation_id=conversation_id(payload["phone"]),
+            answers_at=payload["received_at"],
         )
 
     async def _handle(self, payload: dict[str, Any], on_new_message: OnNewMessage) -> None:
@@ -382,6 +404,11 @@ class SmsInput(InputChannel):
         if keyword is not None:
             await self._keyword(payload, keyword, confirmed_by_twilio=twilio_keyword is not None)
             return
+        await self.redis().set(
+            last_inbound_key(phone),
+            repr(payload["received_at"]),
+            ex=Retention.from_env().outbox_s,
+        )
         if not body.strip():
             text = self.texts["media_only"] if payload["num_media"] else self.texts["empty"]
             await self._reply(payload, text, key=f"reply:{sid}")
@@ -395,8 +422,14 @@ class SmsInput(InputChannel):
         redis, phone, word = self.redis(), payload["phone"], payload["body"].strip()[:20]
         source = "twilio" if confirmed_by_twilio else "sms"
         if keyword is Keyword.STOP:
+            # The law and Twilio: STOP opts out, whatever else is going on. A form the
+            # customer was filling in ends too (a complaint half told must not wait for
+            # answers that will never come), and the one confirmation says both.
             await optout.opt_out(redis, phone, source=source, keyword=word)
+            form = await self._end_form_quietly(conversation_id(phone))
             text = self.texts["opted_out"]
+            if form:
+                text = self.texts.get(f"opted_out_{form}") or self.texts["opted_out_form"]
         elif keyword is Keyword.START:
             await optout.opt_in(redis, phone, source=source, keyword=word)
             text = self.texts["opted_in"]
@@ -406,6 +439,49 @@ class SmsInput(InputChannel):
         # Advanced Opt-Out has already answered the customer; one confirmation is enough.
         if not confirmed_by_twilio:
             await self._reply(payload, text, key=f"reply:{payload['sid']}")
+
+    async def _end_form_quietly(self, conversation: str) -> str | None:
+        try:
+            return await self.end_active_form(conversation)
+        except Exception:  # the opt-out stands and is confirmed even if Rasa's stores fail
+            logger.exception("could not end the form of %s after an opt-out", conversation)
+            return None
+
+    async def end_active_form(self, conversation: str) -> str | None:
+        """Ends the conversation's active form, if any, and clears what it had collected;
+        returns the form's name. Runs under Rasa's conversation lock, like a turn.
+
+        A form's slots: its required slots and those named after it (complaint_form:
+        complaint_*, e.g. complaint_correcting), except the carrier-verified `phone`,
+        which belongs to the conversation, not the form.
+        """
+        agent = getattr(getattr(self._app, "ctx", None), "agent", None)
+        if agent is None or agent.tracker_store is None or agent.domain is None:
+            return None  # not running inside Rasa (channel tests with a stand-in bot)
+        domain = agent.domain
+        async with agent.lock_store.lock(conversation):
+            tracker = await agent.tracker_store.retrieve(conversation)
+            form = tracker.active_loop_name if tracker is not None else None
+            if tracker is None or not form:
+                return None
+            prefix = form.removesuffix("_form") + "_"
+            required = (domain.forms.get(form) or {}).get("required_slots") or []
+            slots = [
+                slot.name
+                for slot in domain.slots
+                if (slot.name in required or slot.name.startswith(prefix))
+                and slot.name not in KEPT_SLOTS
+            ]
+            events = [
+                ActiveLoop(None),
+                SlotSet(REQUESTED_SLOT, None),
+                *(SlotSet(name, None) for name in slots),
+            ]
+            for event in events:
+                tracker.update(event, domain)
+            await agent.tracker_store.save(tracker)
+        logger.info("form %s of %s ended by an opt-out", form, conversation)
+        return form
 
     async def _turn(self, payload: dict[str, Any], on_new_message: OnNewMessage) -> None:
         sid, phone = payload["sid"], payload["phone"]

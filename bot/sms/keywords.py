@@ -77,7 +77,7 @@ def load_keywords(path: Path = DATA_DIR / "keywords.yml") -> Keywords:
 @lru_cache(maxsize=4)
 def load_texts(path: Path = DATA_DIR / "texts.yml") -> dict[str, str]:
     data = _load_yaml(path)
-    required = ("opted_out", "opted_in", "help", "media_only", "empty", "error")
+    required = ("opted_out", "opted_out_form", "opted_in", "help", "media_only", "empty", "error")
     missing = [k for k in (*required, "choose_zh", "choose_en") if not isinstance(data.get(k), str)]
     if missing:
         raise ValueError(f"{path}: missing texts {missing}")

@@ -83,6 +83,10 @@ class SmsSettings:
     turn_timeout_s: float = 120.0
     # Bot turns one Rasa process runs at once for SMS (the rest wait, durably queued).
     turn_concurrency: int = 2
+    # A reply (or agent message, or code) still reaches a number that opted out only if it
+    # answers a message sent after the opt-out, or goes out this soon after the customer's
+    # message (e.g. the STOP confirmation itself).
+    reply_window_s: float = 600.0
 
     @property
     def live(self) -> bool:
@@ -120,6 +124,23 @@ class SmsSettings:
             reclaim_idle_s=_float("SMS_RECLAIM_IDLE_S", 120.0, 0.0),
             turn_timeout_s=_float("SMS_TURN_TIMEOUT_S", 120.0, 1.0),
             turn_concurrency=_int("SMS_TURN_CONCURRENCY", 2, 1),
+            reply_window_s=_float("SMS_REPLY_WINDOW_S", 600.0, 0.0),
+        )
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long SMS records are kept (seconds). Read where records are written, so every
+    process (Rasa, desk) applies the same values."""
+
+    outbox_s: int = 90 * 24 * 3600  # outbox messages, their history, idempotency keys
+    sink_s: int = 7 * 24 * 3600  # the local sink's "delivered" copies (offline mode)
+
+    @classmethod
+    def from_env(cls) -> Retention:
+        return cls(
+            outbox_s=_int("SMS_OUTBOX_RETENTION_S", cls.outbox_s, 60),
+            sink_s=_int("SMS_SINK_RETENTION_S", cls.sink_s, 60),
         )
 
 

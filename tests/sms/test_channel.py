@@ -11,7 +11,7 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from bot.sms import inbox, optout, outbox
-from bot.sms.channel import EMPTY_TWIML, buttons_key
+from bot.sms.channel import EMPTY_TWIML, buttons_key, last_inbound_key
 from bot.sms.sender import Sender
 from bot.sms.settings import WEBHOOK_PATH
 from tests.sms.conftest import SmsServer
@@ -228,6 +228,9 @@ async def test_status_callback_is_signature_checked_and_validated(
     assert bad_status.status == 400 and (await bad_status.json())["field"] == "MessageStatus"
     bad_id = await post_status(http, sms_server.url, "../../etc", sid, "sent")
     assert bad_id.status == 400 and (await bad_id.json())["field"] == "id"
+    for code in ("①", "٣", "３0001"):
+        bad_code = await post_status(http, sms_server.url, message_id, sid, "failed", code)
+        assert bad_code.status == 400 and (await bad_code.json())["field"] == "ErrorCode"
 
 
 async def test_twilio_21610_callback_opts_the_number_out(
@@ -344,6 +347,20 @@ async def test_buttons_become_numbers_the_customer_can_answer(
     assert not await redis.exists(buttons_key(f"sms:{CUSTOMER}"))  # choices answered
 
 
+async def test_digits_that_are_not_ascii_are_text_not_choices(
+    sms_server: SmsServer, http: aiohttp.ClientSession, redis: aioredis.Redis
+) -> None:
+    """ "①".isdigit() is true and int("①") raises: the turn used to crash on every retry.
+    Now "①", "٣" or "１" reach the bot as the text they are (it answers politely)."""
+    conversation = f"sms:{CUSTOMER}"
+    for count, answer in enumerate(("①", "٣", "１", "0", "99999999999999999999"), start=1):
+        await sms_server.channel.remember_buttons(conversation, ["/ask_bill", "/report_outage"])
+        await post_signed(http, sms_server.url, inbound(answer))
+        await wait_replies(redis, count)
+        assert sms_server.bot.messages[-1].text == answer
+    assert await redis.zcard(inbox.PENDING) == 0  # every turn finished, none crashed
+
+
 async def test_long_bot_answer_is_split_and_counted(
     sms_server: SmsServer, http: aiohttp.ClientSession, redis: aioredis.Redis
 ) -> None:
@@ -420,9 +437,10 @@ async def test_missing_from_or_body(sms_server: SmsServer, http: aiohttp.ClientS
         400,
         "MessageSid",
     )
-    await expect_error(
-        await post_signed(http, sms_server.url, inbound("hi", NumMedia="many")), 400, "NumMedia"
-    )
+    for media in ("many", "①", "٣", "１", "11", "-1", " 1"):
+        await expect_error(
+            await post_signed(http, sms_server.url, inbound("hi", NumMedia=media)), 400, "NumMedia"
+        )
     assert sms_server.bot.messages == []
 
 
@@ -504,3 +522,34 @@ async def test_output_channel_for_agent_replies_and_proactive_turns(
     assert messages[1]["idempotency_key"] == "survey:TK20261127-0042"
     payloads = json.loads(await redis.get(buttons_key(conversation)))
     assert payloads[4] == '/rate{"rating": 5}'
+
+
+# ---- opt-outs: what an agent message answers (see also test_optout_replies.py) ----------
+
+
+async def test_an_agent_message_answers_the_customers_last_message(
+    sms_server: SmsServer, http: aiohttp.ClientSession, redis: aioredis.Redis
+) -> None:
+    """Through the channel's output (what Rasa calls for an agent's reply): the outbox
+    message carries the caller's idempotency key and when the customer last wrote."""
+    response = await post_signed(http, sms_server.url, inbound("有人吗"))
+    assert response.status == 200
+    last = float(await eventually(lambda: redis.get(last_inbound_key(CUSTOMER))))
+    output = sms_server.channel.get_output_channel()
+    message = {"text": "您好，我是客服小王。", "sms_kind": "agent", "idempotency_key": "agent:K1"}
+    await output.send_response(f"sms:{CUSTOMER}", message)
+    await output.send_response(f"sms:{CUSTOMER}", message)  # the console retried
+    [record] = await outbox.find(redis, "agent:K1")
+    assert record["kind"] == "agent" and float(record["answers_at"]) == last
+    agent_messages = [m for m in await outbox.recent(redis, 50) if m["kind"] == "agent"]
+    assert len(agent_messages) == 1
+
+
+async def test_keywords_do_not_count_as_the_customers_last_message(
+    sms_server: SmsServer, http: aiohttp.ClientSession, redis: aioredis.Redis
+) -> None:
+    """Else an agent's reply right after a STOP would ride the window of the STOP itself."""
+    assert (await post_signed(http, sms_server.url, inbound("STOP"))).status == 200
+    await eventually(lambda: optout.is_opted_out(redis, CUSTOMER))
+    await sms_server.channel.drain()
+    assert await redis.get(last_inbound_key(CUSTOMER)) is None
