@@ -29,6 +29,9 @@ class Settings:
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: str | None = None
     cookie_secure: str = "auto"
+    # Reverse proxies (IPs or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto the desk
+    # believes; from anyone else those headers are ignored (a client could forge them).
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -44,4 +47,9 @@ class Settings:
             rasa_url=os.environ.get("RASA_URL", "http://127.0.0.1:5005"),
             rasa_token=os.environ.get("RASA_TOKEN") or None,
             cookie_secure=os.environ.get("DESK_COOKIE_SECURE", "auto").lower(),
+            trusted_proxies=tuple(
+                p.strip()
+                for p in os.environ.get("KEFU_TRUSTED_PROXIES", "").split(",")
+                if p.strip()
+            ),
         )

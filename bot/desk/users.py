@@ -5,6 +5,9 @@
     python -m bot.desk.users disable --name wang.fang
     python -m bot.desk.users list
 
+`passwd` and `disable` end every console session of that user at once (the console's
+websockets notice within seconds).
+
 The password comes from KEFU_DESK_PASSWORD or, if unset, a prompt (asked twice). Use the
 roster's agent ids (data/policy/roster.yml) as user names: that is how a ticket's owner is
 recognised in the console and gets first claim on their customer's chats.
@@ -35,10 +38,32 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
 MAX_DISPLAY_NAME = 40
+SESSION_PREFIX = PREFIX + "session:"  # + SHA-256 of the cookie (bot.desk.console.sessions)
 
 
 def user_key(username: str) -> str:
     return f"{PREFIX}user:{username}"
+
+
+def user_sessions_key(username: str) -> str:
+    """The index of a user's sessions: what a password change or `disable` revokes."""
+    return f"{PREFIX}user_sessions:{username}"
+
+
+# KEYS[1] = the user's session index; ARGV[1] = the session key prefix.
+_REVOKE = """
+local ids = redis.call('SMEMBERS', KEYS[1])
+for _, id in ipairs(ids) do redis.call('DEL', ARGV[1] .. id) end
+redis.call('DEL', KEYS[1])
+return #ids
+"""
+
+
+async def revoke_sessions(redis: aioredis.Redis, username: str) -> int:
+    """Ends every console session of `username`; returns how many there were."""
+    return int(
+        await redis.eval(_REVOKE, 1, user_sessions_key(username), SESSION_PREFIX)  # type: ignore[misc]
+    )
 
 
 class UserError(ValueError):
@@ -55,10 +80,20 @@ class User:
     role: str
     password_hash: str
     disabled: bool = False
+    # Sessions created before this (epoch s) are void: set by a password change or
+    # `disable`, so a session created in a race with the revocation dies too.
+    sessions_after: float = 0.0
 
     @property
     def staff(self) -> Staff:
         return Staff(self.username, self.display_name, self.role)
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        return float(value) if value else 0.0
+    except ValueError:
+        return 0.0
 
 
 def _check_password(password: str) -> None:
@@ -106,11 +141,13 @@ class UserStore:
             "created_at": repr(time.time()),
         }
         key = user_key(username)
-        if replace:
+        if replace:  # a new password (and maybe role): the old sessions end
+            fields["sessions_after"] = fields["created_at"]
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.hset(key, mapping=fields)
                 pipe.sadd(USERS, username)
                 await pipe.execute()
+            await revoke_sessions(self._r, username)
             return user
         created = await self._r.hsetnx(key, "username", username)
         if not created:
@@ -133,6 +170,7 @@ class UserStore:
             raw.get("role", "agent"),
             raw["password_hash"],
             raw.get("disabled") == "1",
+            _seconds(raw.get("sessions_after")),
         )
 
     async def list(self) -> list[User]:
@@ -143,12 +181,19 @@ class UserStore:
         _check_password(password)
         if await self.get(username) is None:
             raise UserError("name", f"no user {username}")
-        await self._r.hset(user_key(username), "password_hash", await self._hash(password))
+        fields = {"password_hash": await self._hash(password), "sessions_after": repr(time.time())}
+        await self._r.hset(user_key(username), mapping=fields)
+        await revoke_sessions(self._r, username)
 
     async def set_disabled(self, username: str, disabled: bool) -> None:
         if await self.get(username) is None:
             raise UserError("name", f"no user {username}")
-        await self._r.hset(user_key(username), "disabled", "1" if disabled else "0")
+        fields = {"disabled": "1" if disabled else "0"}
+        if disabled:
+            fields["sessions_after"] = repr(time.time())
+        await self._r.hset(user_key(username), mapping=fields)
+        if disabled:
+            await revoke_sessions(self._r, username)
 
     async def verify(self, username: str, password: str) -> User | None:
         """The user if the password is right and the account enabled; else None."""

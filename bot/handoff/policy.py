@@ -16,7 +16,15 @@ from bot.tickets.grading import Grader
 
 HANDOFF_DIR = PROJECT_ROOT / "data" / "handoff"
 POLICY_DIR = PROJECT_ROOT / "data" / "policy"
-MESSAGE_KEYS = ("agent_joined", "agent_left", "bot_back", "closed")
+MESSAGE_KEYS = (
+    "agent_joined",
+    "agent_left",
+    "bot_back",
+    "closed",
+    "queue_expired",
+    "callback_yes",
+    "callback_no",
+)
 
 
 def _load(path: Path) -> dict:
@@ -45,6 +53,11 @@ class QueuePolicy:
     default_handle_time_s: float
     max_handle_time_s: float
     presence_ttl_s: float
+    # A queued handoff nobody claimed within this ends with a callback offer (0: never).
+    queue_timeout_s: float = 900.0
+    # At most `request_limit` handoff requests per conversation in `request_period_s`.
+    request_limit: int = 5
+    request_period_s: float = 3600.0
 
     def rank(self, grade: str | None) -> int:
         """0 for the most severe grade; unknown or missing grades get the default's rank."""
@@ -67,6 +80,13 @@ class QueuePolicy:
         ttl = _positive(data, "presence_ttl_s", 45, path)
         if ttl < 3:
             raise HandoffConfigError(f"{path}: presence_ttl_s must be at least 3")
+        requests = data.get("requests") or {}
+        if not isinstance(requests, dict):
+            raise HandoffConfigError(f"{path}: requests must be a mapping")
+        request_limit = int(_positive(requests, "limit", 5, path))
+        request_period = _positive(requests, "period_s", 3600, path)
+        if request_limit < 1 or request_period <= 0:
+            raise HandoffConfigError(f"{path}: requests.limit and period_s must be positive")
         return cls(
             grades=grades,
             default_grade=default_grade,
@@ -75,6 +95,9 @@ class QueuePolicy:
             default_handle_time_s=max(_positive(handle, "default_s", 300, path), 1.0),
             max_handle_time_s=max(_positive(handle, "max_sample_s", 3600, path), 1.0),
             presence_ttl_s=ttl,
+            queue_timeout_s=_positive(data, "queue_timeout_s", 900, path),
+            request_limit=request_limit,
+            request_period_s=request_period,
         )
 
 

@@ -103,6 +103,8 @@ def line_for(event: dict[str, Any]) -> dict[str, Any] | None:
             "at": at,
             "agent_name": metadata.get("agent_name"),
             "notice": metadata.get("kefu_event"),
+            # What the outbox knows this message by (its delivery status, for SMS).
+            "key": metadata.get("idempotency_key"),
             "buttons": [str(b.get("title", "")) for b in buttons if isinstance(b, dict)],
         }
     if kind in ("pause", "resume", "restart", "session_started"):

@@ -20,12 +20,15 @@ from bot.handoff.eta import estimate_minutes
 from bot.handoff.policy import HandoffConfig
 from bot.handoff.presence import Presence
 from bot.handoff.store import AGENT, QUEUED, HandoffStore
+from bot.ratelimit import Limiter, Quota
 from bot.tickets.service import TicketService
 
 log = logging.getLogger(__name__)
 
 CLOSED_HOURS = "closed"
 NO_AGENTS = "no_agents"
+RATE_LIMITED = "rate_limited"  # asked for a person too often: offered a callback instead
+REQUESTS_KEY = "kefu:handoff:requests:"
 REASONS = ("human_handoff", "fallback", "p1_complaint", "form_failures")
 
 
@@ -43,7 +46,7 @@ class QueueTicket:
 class Unavailable:
     """Nobody can take the conversation now; offer a callback ticket instead."""
 
-    reason: str  # CLOSED_HOURS or NO_AGENTS
+    reason: str  # CLOSED_HOURS, NO_AGENTS or RATE_LIMITED
     hours: str  # the business hours, in the customer's language
     next_open: datetime | None = None
 
@@ -62,6 +65,7 @@ class HandoffService:
         self.config = config
         self.tickets = tickets
         self._clock = clock
+        self._limiter = Limiter(store.redis)
 
     @classmethod
     def build(
@@ -105,6 +109,16 @@ class HandoffService:
         online = await self.presence.online(now)
         if not online:
             return Unavailable(NO_AGENTS, hours.describe(language), hours.next_open(moment))
+
+        # Each request may put the conversation in front of agents again: bounded, so a
+        # script cannot keep agents busy. Asking again while queued was answered above.
+        policy = self.config.queue
+        wait = await self._limiter.try_acquire(
+            Quota(REQUESTS_KEY + sender_id, policy.request_limit, policy.request_period_s)
+        )
+        if wait > 0:
+            log.info("handoff for %s refused: too many requests", sender_id)
+            return Unavailable(RATE_LIMITED, hours.describe(language), hours.next_open(moment))
 
         preferred, ticket_id = await self._first_claim(phone, ticket_id, online)
         window = self.config.queue.first_claim_window_s

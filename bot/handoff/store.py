@@ -55,6 +55,7 @@ SCAN_LIMIT = 500  # claim_next looks at most this far down the queue
 
 QUEUED, AGENT, BOT, CLOSED = "queued", "agent", "bot", "closed"
 ACTIVE_STATES = (QUEUED, AGENT)
+EXPIRED_BY = "system:queue_timeout"  # ended_by of a handoff nobody claimed in time
 
 
 def conv_key(conversation_id: str) -> str:
@@ -179,6 +180,22 @@ redis.call('HSET', KEYS[1], 'last_text', ARGV[1], 'last_customer_at', ARGV[2])
 return 1
 """
 
+# Only a conversation still queued, and queued before the cutoff, expires: a claim that
+# won the race stands.
+_EXPIRE = """
+local f = redis.call('HMGET', KEYS[1], 'state', 'enqueued_at')
+if f[1] ~= 'queued' then return 0 end
+if tonumber(f[2] or '0') > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'closed', 'ended_at', ARGV[3], 'ended_by', ARGV[6],
+           'previous_state', 'queued', 'sync', 'pending')
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'conversation', ARGV[1],
+           'change', 'expired', 'actor', ARGV[6], 'at', ARGV[3])
+return 1
+"""
+
 _SET_TICKET = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 0 end
@@ -273,6 +290,7 @@ class HandoffStore:
         self._mark_synced = redis.register_script(_MARK_SYNCED)
         self._customer_message = redis.register_script(_CUSTOMER_MESSAGE)
         self._set_ticket = redis.register_script(_SET_TICKET)
+        self._expire = redis.register_script(_EXPIRE)
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -389,6 +407,26 @@ class HandoffStore:
     async def pending_sync(self, older_than: float) -> list[str]:
         """Conversations released before `older_than` that Rasa has not confirmed."""
         return await self._r.zrangebyscore(PENDING_SYNC, "-inf", _ms(older_than))
+
+    async def expire_due(self, now: float | None = None) -> list[Conversation]:
+        """queued -> closed for conversations queued longer than the policy's
+        queue_timeout_s; returns those this call expired (each expires exactly once)."""
+        now = time.time() if now is None else now
+        cutoff = _ms(now - self.policy.queue_timeout_s)
+        candidates: list[str] = []
+        for rank in range(len(self.policy.grades)):  # the queue's score is rank, then time
+            low = rank * RANK_FACTOR
+            candidates += await self._r.zrangebyscore(QUEUE, low, low + cutoff)
+        expired = []
+        for conversation_id in candidates:
+            done = await self._expire(
+                keys=[conv_key(conversation_id), QUEUE, CHANGES, PENDING_SYNC],
+                args=[conversation_id, cutoff, _ms(now), CHANGES_MAXLEN, RETENTION_S, EXPIRED_BY],
+            )
+            conversation = await self.get(conversation_id) if done else None
+            if conversation is not None:
+                expired.append(conversation)
+        return expired
 
     async def record_customer_message(self, conversation_id: str, text: str, at: float) -> bool:
         return bool(

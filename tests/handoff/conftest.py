@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,15 @@ from bot.handoff.hours import BusinessHours
 from bot.handoff.policy import HandoffConfig, Messages, QueuePolicy
 from bot.handoff.service import HandoffService
 from bot.tickets.service import Policies, TicketService
-from tests.conftest import RedisServer
+from tests.conftest import (
+    RedisServer,
+    free_port,
+    http_ok,
+    stack_env,
+    start_process,
+    stop_processes,
+    wait_until,
+)
 
 DB = 3  # ours; other tests use DB 0-2
 HERE = Path(__file__).resolve().parent
@@ -205,6 +213,18 @@ async def desk(
     await client.close()
 
 
+@pytest.fixture
+async def proxied_desk(
+    redis: aioredis.Redis, redis_server: RedisServer, fake_rasa: FakeRasa
+) -> AsyncIterator[TestClient]:
+    """A desk behind a reverse proxy on 127.0.0.1 (KEFU_TRUSTED_PROXIES): it believes the
+    X-Forwarded-* headers of this test client."""
+    settings = replace(desk_settings(redis_server, fake_rasa), trusted_proxies=("127.0.0.1",))
+    client = await start_desk(settings)
+    yield client
+    await client.close()
+
+
 async def create_user(
     redis: aioredis.Redis, name: str, role: str = "agent", display: str | None = None
 ) -> None:
@@ -235,6 +255,45 @@ async def eventually(probe, timeout: float = 10.0, interval: float = 0.05):  # t
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last: {value!r})")
         await asyncio.sleep(interval)
+
+
+# ---- the real desk process (python -m bot.desk), without Rasa ---------------------------
+
+# The desk believes X-Forwarded-For from this address only (a second loopback address:
+# tests connect from it to play the reverse proxy).
+TRUSTED_PROXY = "127.0.0.3"
+
+
+@dataclass
+class DeskProcess:
+    url: str
+    redis_url: str
+    process: subprocess.Popen
+
+
+@pytest.fixture
+def desk_process(
+    redis: aioredis.Redis,
+    redis_server: RedisServer,
+    fake_rasa: FakeRasa,
+    tmp_path: Path,
+) -> Iterator[DeskProcess]:
+    """The desk as it runs in production, on Redis DB 3 (flushed), behind a trusted proxy
+    at TRUSTED_PROXY, with the stand-in Rasa."""
+    port = free_port()
+    env = {
+        **stack_env(redis_server, free_port(), free_port(), port, db=DB),
+        "RASA_URL": fake_rasa.url,
+        "RASA_TOKEN": fake_rasa.token,
+        "KEFU_TRUSTED_PROXIES": TRUSTED_PROXY,
+    }
+    proc = start_process("desk", env, tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http_ok(url + "/healthz"), 30, "desk", [proc])
+        yield DeskProcess(url, db_url(redis_server), proc)
+    finally:
+        stop_processes([proc])
 
 
 # ---- end-to-end: the real stack -------------------------------------------------------

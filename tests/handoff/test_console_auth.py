@@ -58,8 +58,9 @@ async def test_login_page_widget_and_assets_stay_public(desk: TestClient) -> Non
 
 
 async def test_login_sets_a_strict_http_only_cookie_and_logout_ends_it(
-    desk: TestClient, redis: aioredis.Redis
+    proxied_desk: TestClient, redis: aioredis.Redis
 ) -> None:
+    desk = proxied_desk
     await create_user(redis, "wang.fang")
     form = await desk.get("/console/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', await form.text()).group(1)
@@ -72,7 +73,7 @@ async def test_login_sets_a_strict_http_only_cookie_and_logout_ends_it(
     assert response.status == 303 and response.headers["Location"] == "/console/"
     cookie = next(c for c in response.headers.getall("Set-Cookie") if "kefu_session=" in c)
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
-    assert "Secure" in cookie  # behind https (so this client will not send it over http)
+    assert "Secure" in cookie  # https at the trusted proxy (so this client will not send it)
 
     await login(desk, "wang.fang")
     page = await desk.get("/console/")
@@ -94,12 +95,14 @@ async def test_login_sets_a_strict_http_only_cookie_and_logout_ends_it(
 
 
 async def test_plain_http_cookie_is_not_secure(desk: TestClient, redis: aioredis.Redis) -> None:
+    """Without a trusted proxy, a client's own X-Forwarded-Proto is ignored."""
     await create_user(redis, "wang.fang")
     form = await desk.get("/console/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', await form.text()).group(1)
     response = await desk.post(
         "/console/login",
         data={"username": "wang.fang", "password": PASSWORD, "csrf_token": token},
+        headers={"X-Forwarded-Proto": "https"},
         allow_redirects=False,
     )
     cookie = next(c for c in response.headers.getall("Set-Cookie") if "kefu_session=" in c)

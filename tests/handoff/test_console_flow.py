@@ -72,8 +72,12 @@ async def test_claim_reply_note_ticket_hand_back(
     again = await post(desk, csrf, "/console/api/conversations/web-abc/claim")
     assert again.status == 409 and (await again.json())["code"] == "taken"
 
-    # Reply: a BotUttered with the agent's name, sent on the customer's channel.
-    reply = await post(desk, csrf, "/console/api/conversations/web-abc/reply", {"text": "您好"})
+    # Reply: a BotUttered with the agent's name, sent on the customer's channel, keyed by
+    # the console's key for this composed message.
+    key = "a" * 32
+    reply = await post(
+        desk, csrf, "/console/api/conversations/web-abc/reply", {"text": "您好", "key": key}
+    )
     assert reply.status == 201
     event = fake_rasa.posts[-1]["events"][0]
     assert event == {
@@ -83,11 +87,23 @@ async def test_claim_reply_note_ticket_hand_back(
         "metadata": {
             "agent_name": "王芳",
             "sms_kind": "agent",
-            "idempotency_key": event["metadata"]["idempotency_key"],
+            "idempotency_key": f"agent:web-abc:reply:{key}",
         },
     }
-    bad = await post(desk, csrf, "/console/api/conversations/web-abc/reply", {"text": "  "})
+    # The console retrying the same message sends nothing new.
+    posts = len(fake_rasa.posts)
+    again = await post(
+        desk, csrf, "/console/api/conversations/web-abc/reply", {"text": "您好", "key": key}
+    )
+    assert again.status == 200 and (await again.json())["repeated"] is True
+    assert len(fake_rasa.posts) == posts
+    bad = await post(
+        desk, csrf, "/console/api/conversations/web-abc/reply", {"text": "  ", "key": "b" * 32}
+    )
     assert bad.status == 400 and (await bad.json())["field"] == "text"
+    for no_key in ({"text": "x"}, {"text": "x", "key": "short"}, {"text": "x", "key": 7}):
+        bad = await post(desk, csrf, "/console/api/conversations/web-abc/reply", no_key)
+        assert bad.status == 400 and (await bad.json())["field"] == "key"
     not_json = await desk.post(
         "/console/api/conversations/web-abc/reply",
         data="nope",
@@ -140,10 +156,19 @@ async def test_claim_reply_note_ticket_hand_back(
     desk.session.cookie_jar.clear()
     other_csrf = await login(desk, "li.na")
     refused = await post(
-        desk, other_csrf, "/console/api/conversations/web-abc/reply", {"text": "x"}
+        desk, other_csrf, "/console/api/conversations/web-abc/reply", {"text": "x", "key": key}
     )
     assert refused.status == 403
     refused = await post(desk, other_csrf, "/console/api/conversations/web-abc/handback")
+    assert refused.status == 403
+    # ...nor read the conversation, nor file, link or read its tickets.
+    assert (await desk.get("/console/api/conversations/web-abc")).status == 403
+    assert (await desk.get("/console/conversations/web-abc")).status == 403
+    refused = await post(desk, other_csrf, ABC + "/ticket", {"number": number})
+    assert refused.status == 403
+    refused = await post(
+        desk, other_csrf, ABC + "/ticket", {"category": "billing", "description": "d"}
+    )
     assert refused.status == 403
     desk.session.cookie_jar.clear()
     csrf = await login(desk, "wang.fang")
@@ -159,7 +184,9 @@ async def test_claim_reply_note_ticket_hand_back(
     assert not fake_rasa.paused.get("web-abc")
     assert await redis.zcard(PENDING_SYNC) == 0
     assert await store.average_handle_time() < open_config.queue.default_handle_time_s
-    gone = await post(desk, csrf, "/console/api/conversations/web-abc/reply", {"text": "x"})
+    gone = await post(
+        desk, csrf, "/console/api/conversations/web-abc/reply", {"text": "x", "key": "c" * 32}
+    )
     assert gone.status == 403
 
 
@@ -174,7 +201,10 @@ async def test_sms_customers_get_replies_on_sms_and_supervisor_can_close(
     assert took.status == 200 and (await took.json())["conversation"]["id"] == "sms:+8613900139000"
     assert (await post(desk, csrf, "/console/api/queue/next")).status == 404  # nobody left
     reply = await post(
-        desk, csrf, "/console/api/conversations/sms:+8613900139000/reply", {"text": "Hello"}
+        desk,
+        csrf,
+        "/console/api/conversations/sms:+8613900139000/reply",
+        {"text": "Hello", "key": "d" * 32},
     )
     assert reply.status == 201
     sent = fake_rasa.posts[-1]
@@ -250,7 +280,8 @@ async def test_live_updates_over_the_websocket(
     # A customer joins the queue: every console gets the new queue.
     await queue_customer(redis, open_config, "web-live", language="zh")
     snapshot = await receive(lambda m: m["type"] == "queue" and m["queue"])
-    assert snapshot["queue"][0]["id"] == "web-live" and snapshot["stats"]["agents_online"] >= 1
+    assert snapshot["queue"][0]["id"] == "web-live"
+    assert snapshot["stats"] == {"queue_length": 1}  # supervisor figures are for supervisors
 
     # Watching it: the customer's messages arrive as Rasa publishes them (the broker).
     await ws.send_json({"type": "watch", "conversation": "web-live"})

@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from bot.desk.auth import TrustedProxies
 from bot.desk.console import api, live, pages
 from bot.desk.console.context import CONSOLE, Console
 from bot.desk.console.guard import console_guard
@@ -28,6 +29,7 @@ from bot.tickets.roster import Roster
 
 STATIC = Path(__file__).resolve().parent / "static"
 HANDOFF_CONFIG = web.AppKey("handoff_config", HandoffConfig)
+PROXIES = web.AppKey("trusted_proxies", TrustedProxies)
 
 
 async def _console_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -54,6 +56,7 @@ async def _console_ctx(app: web.Application) -> AsyncIterator[None]:
         http=http,
         rasa=rasa,
         ops=AgentOps(store, rasa, config.messages),
+        proxies=app[PROXIES],
     )
 
     async def lookup(username: str):  # type: ignore[no-untyped-def]
@@ -78,6 +81,7 @@ def setup(app: web.Application) -> None:
     app[HANDOFF_CONFIG] = HandoffConfig.load(
         policy_dir=settings.policy_dir, default_timezone=settings.timezone
     )
+    app[PROXIES] = TrustedProxies.parse(settings.trusted_proxies)
     app.middlewares.append(console_guard)
     pages.setup(app)
     api.setup(app)

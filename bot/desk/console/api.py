@@ -4,13 +4,18 @@ GET  /console/api/queue                          queue, conversations with agent
 POST /console/api/queue/next                     claim the next conversation I may take
 GET  /console/api/conversations/{id}             state, transcript (from Rasa), notes
 POST /console/api/conversations/{id}/claim
-POST /console/api/conversations/{id}/reply       {"text"}
+POST /console/api/conversations/{id}/reply       {"text", "key"}   key: one per composed
+                                                 message, the same on every retry
 POST /console/api/conversations/{id}/notes       {"text"}          internal, never sent
 POST /console/api/conversations/{id}/ticket      {"category", "description", "phone"?}
                                                  or {"number"} to link an existing ticket
 POST /console/api/conversations/{id}/handback
 POST /console/api/conversations/{id}/close
 GET  /console/api/supervisor                     supervisors only
+
+Who may do what: the queue is every agent's; a conversation with an agent is that agent's
+(and supervisors'): its transcript, the customer's phone, and its tickets. Supervisor
+figures go to supervisors only (view_for).
 """
 
 from __future__ import annotations
@@ -25,10 +30,15 @@ from redis.exceptions import RedisError
 
 from bot.desk.auth import json_error
 from bot.desk.console.context import CONSOLE, Console, current_user, valid_conversation_id
+from bot.desk.users import User
 from bot.handoff.errors import HandoffError
 from bot.handoff.rasa_client import RasaError, transcript
-from bot.handoff.store import Conversation
+from bot.handoff.store import AGENT, QUEUED, Conversation
+from bot.identity.verification import verified_phone
+from bot.phones import InvalidPhone, to_e164
+from bot.sms import outbox
 from bot.tickets.errors import InvalidField, TicketNotFound
+from bot.tickets.models import Ticket
 from bot.tickets.validation import MAX_NOTE, clean_text, normalise_number
 
 log = logging.getLogger(__name__)
@@ -42,6 +52,7 @@ STATUS = {
     "not_queued": 409,
     "not_active": 409,
     "forbidden": 403,
+    "in_progress": 409,
     "invalid": 400,
     "rasa": 502,
 }
@@ -118,9 +129,76 @@ async def snapshot(console: Console, now: float | None = None) -> dict[str, Any]
     }
 
 
+def is_supervisor(user: User) -> bool:
+    return user.role == "supervisor"
+
+
+def view_for(data: dict[str, Any], user: User) -> dict[str, Any]:
+    """What `user` may see of a snapshot: supervisors all of it; agents the queue, their
+    own conversations and the queue's length."""
+    if is_supervisor(user):
+        return data
+    return {
+        "now": data["now"],
+        "queue": data["queue"],
+        "active": [c for c in data["active"] if c["agent"] == user.username],
+        "stats": {"queue_length": data["stats"]["queue_length"]},
+    }
+
+
+def may_read(user: User, conversation: Conversation) -> bool:
+    """A waiting conversation is anyone's to look at before claiming; after that it is
+    its agent's (and supervisors')."""
+    return (
+        is_supervisor(user) or conversation.state == QUEUED or conversation.agent == user.username
+    )
+
+
+def holds(user: User, conversation: Conversation) -> bool:
+    """May act for the customer: file or link their tickets, see their phone."""
+    return is_supervisor(user) or (
+        conversation.state == AGENT and conversation.agent == user.username
+    )
+
+
+async def customer_phone(console: Console, conversation: Conversation) -> str | None:
+    """The phone the customer has proven they hold: an SMS sender's own number, or the
+    web conversation's verified phone (bot.identity.verification)."""
+    if conversation.id.startswith("sms:"):
+        return conversation.id[4:]
+    return await verified_phone(console.redis, conversation.id)
+
+
+def belongs(ticket: Ticket, conversation: Conversation, phone: str | None) -> bool:
+    """The ticket is this customer's: filed in this conversation, or disclosable to the
+    phone the customer proved they hold (the bot's own rule, Ticket.disclosable_to)."""
+    if ticket.conversation_id == conversation.id:
+        return True
+    return phone is not None and ticket.disclosable_to(phone, conversation.id)
+
+
+async def delivery(console: Console, key: str | None) -> dict[str, str] | None:
+    """What the SMS outbox did with a message (None: not an SMS, or not queued yet)."""
+    if not key:
+        return None
+    records = await outbox.find(console.redis, key)
+    if not records:
+        return None
+    # A message in parts is as delivered as its least delivered part.
+    worst = min(records, key=lambda r: outbox.STATUS_RANK.get(r.get("status", ""), 0))
+    for record in records:  # a part that will never arrive outranks one still on its way
+        if record.get("status") in ("skipped", "failed", "undelivered"):
+            worst = record
+    return {
+        "status": worst.get("status", ""),
+        "reason": worst.get("reason", ""),
+        "error": worst.get("error", ""),
+    }
+
+
 @handles_errors
 async def get_queue(request: web.Request) -> web.Response:
-    return web.json_response(await snapshot(request.app[CONSOLE]))
+    return web.json_response(view_for(await snapshot(request.app[CONSOLE]), current_user(request)))
 
 
 @handles_errors
@@ -136,16 +214,23 @@ async def take_next(request: web.Request) -> web.Response:
 async def get_conversation(request: web.Request) -> web.Response:
     console = request.app[CONSOLE]
     conversation = await _conversation(request)
+    user = current_user(request)
+    if not may_read(user, conversation):
+        raise HandoffError("forbidden", f"this conversation is with {conversation.agent}")
     lines: list[dict[str, Any]] = []
     error = None
     try:
         lines = transcript(await console.rasa.tracker(conversation.id))
+        if conversation.channel == "sms":
+            for line in lines:
+                if line["kind"] == "agent":
+                    line["delivery"] = await delivery(console, line.get("key"))
     except RasaError as exc:
         log.warning("transcript of %s unavailable: %s", conversation.id, exc)
         error = "transcript unavailable: Rasa did not answer"
     return web.json_response(
         {
-            "conversation": conversation.to_json(time.time(), full_phone=True),
+            "conversation": conversation.to_json(time.time(), full_phone=holds(user, conversation)),
             "transcript": lines,
             "transcript_error": error,
             "notes": await console.store.notes(conversation.id),
@@ -163,14 +248,25 @@ async def claim(request: web.Request) -> web.Response:
 
 @handles_errors
 async def reply(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
     conversation = await _conversation(request)
     body = await _body(request)
-    event = await request.app[CONSOLE].ops.reply(
-        conversation.id, current_user(request).staff, _text(body)
+    event, repeated = await console.ops.reply(
+        conversation.id, current_user(request).staff, _text(body), _text(body, "key")
     )
+    key = event["metadata"]["idempotency_key"]
     return web.json_response(
-        {"sent": {"text": event["text"], "agent_name": event["metadata"]["agent_name"]}},
-        status=201,
+        {
+            "sent": {
+                "text": event["text"],
+                "agent_name": event["metadata"]["agent_name"],
+                "key": key,
+                # SMS: what the outbox did with it so far (the transcript keeps it current).
+                "delivery": await delivery(console, key) if conversation.channel == "sms" else None,
+            },
+            "repeated": repeated,  # a retry of a reply already sent: nothing was sent again
+        },
+        status=200 if repeated else 201,
     )
 
 
@@ -195,23 +291,33 @@ async def ticket(request: web.Request) -> web.Response:
     conversation = await _conversation(request)
     body = await _body(request)
     user = current_user(request)
+    if not holds(user, conversation):
+        raise HandoffError("forbidden", "claim the conversation before filing or linking tickets")
+    phone = await customer_phone(console, conversation)
     if "number" in body:
         number = normalise_number(body["number"]) if isinstance(body["number"], str) else None
         if number is None:
             raise InvalidField("number", "not a ticket number (e.g. TK20261127-0042)")
         found = await tickets.store.require(number)
+        if not belongs(found, conversation, phone) and not is_supervisor(user):
+            # The same answer as for a number that does not exist: no probing.
+            raise TicketNotFound(f"no ticket {number}")
         await tickets.add_note(
             number, f"linked to chat {conversation.id[:64]}", actor=user.username
         )
         created = False
     else:
+        typed = body.get("phone") or phone or conversation.phone
         found = await tickets.create_complaint(
             category=body.get("category"),
             description=body.get("description"),
-            phone=body.get("phone") or conversation.phone,
+            phone=typed,
             language=conversation.language,
             channel=conversation.channel or "desk",
             actor=user.username,
+            # Counts for the phone's history only if the customer proved they hold it.
+            phone_verified=phone is not None and _same_phone(typed, phone),
+            conversation_id=conversation.id,
         )
         created = True
     await console.store.set_ticket(conversation.id, found.number, user.username)
@@ -225,6 +331,13 @@ async def ticket(request: web.Request) -> web.Response:
     return web.json_response(
         {"ticket": found.to_json(), "created": created}, status=201 if created else 200
     )
+
+
+def _same_phone(typed: Any, proven: str) -> bool:
+    try:
+        return isinstance(typed, str) and to_e164(typed) == proven
+    except InvalidPhone:
+        return False
 
 
 @handles_errors

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from bot.config import Settings
+from bot.desk.auth import TrustedProxies
 from bot.desk.console.sessions import LoginThrottle, Session, SessionStore
 from bot.desk.users import User, UserStore
 from bot.handoff.agent_ops import AgentOps, Staff
@@ -36,6 +37,7 @@ class Console:
     http: aiohttp.ClientSession
     rasa: RasaClient
     ops: AgentOps
+    proxies: TrustedProxies = field(default_factory=TrustedProxies)
     hub: object = field(default=None)  # live.LiveHub (set by live.live_ctx)
     sync: object = field(default=None)  # live.SyncWorker (set by live.live_ctx)
 

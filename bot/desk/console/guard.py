@@ -106,7 +106,7 @@ async def console_guard(request: web.Request, handler: Handler) -> web.StreamRes
     console = request.app[CONSOLE]
     session = await console.sessions.get(request.cookies.get(COOKIE))
     user = await console.users.get(session.username) if session else None
-    if session is None or user is None or user.disabled:
+    if session is None or user is None or not console.sessions.valid_for(session, user):
         if wants_json(request):
             return json_error(401, "session", "log in to the console first")
         return to_login(request)

@@ -8,7 +8,12 @@ Each desk process runs:
 - a SyncWorker in the consumer group "desk-handoff" on the event stream (each event is
   handled by exactly one desk process): it records the customer's latest message on the
   queue entry, and closes a handoff whose conversation Rasa restarted or expired;
-- a retry loop for hand-backs/closes Rasa has not confirmed (AgentOps.retry_pending).
+- a retry loop for hand-backs/closes Rasa has not confirmed (AgentOps.retry_pending), and
+  for queued handoffs nobody claimed in time (AgentOps.expire_waiting).
+
+Each websocket re-checks its session every SESSION_CHECK_S and on every message it
+receives, and closes (code 4401) once the session is logged out or revoked. What a console
+receives depends on its user's role (api.view_for): supervisor figures go to supervisors.
 """
 
 from __future__ import annotations
@@ -29,8 +34,15 @@ from aiohttp import WSMsgType, web
 from redis.exceptions import RedisError, ResponseError
 
 from bot import broker
-from bot.desk.console.api import snapshot
-from bot.desk.console.context import CONSOLE, Console, current_user, valid_conversation_id
+from bot.desk.console.api import may_read, snapshot, view_for
+from bot.desk.console.context import (
+    CONSOLE,
+    Console,
+    current_session,
+    current_user,
+    valid_conversation_id,
+)
+from bot.desk.console.sessions import Session
 from bot.desk.users import User
 from bot.handoff.errors import HandoffError
 from bot.handoff.rasa_client import line_for
@@ -46,6 +58,8 @@ CLIENT_QUEUE = 500  # messages buffered for a slow console before it is dropped
 SYNC_GROUP = "desk-handoff"
 RECLAIM_IDLE_MS = 60_000
 RETRY_EVERY_S = 10.0
+SESSION_CHECK_S = 5.0
+SESSION_ENDED = 4401  # websocket close code: log in again (console.js goes to the login page)
 
 
 def _stream_client(url: str) -> aioredis.Redis:
@@ -56,9 +70,11 @@ def _stream_client(url: str) -> aioredis.Redis:
 
 
 class LiveClient:
-    def __init__(self, ws: web.WebSocketResponse, user: User) -> None:
+    def __init__(self, ws: web.WebSocketResponse, user: User, session: Session) -> None:
         self.ws = ws
         self.user = user
+        self.session = session
+        self.closing: asyncio.Future[bool] | None = None  # see close_ended
         self.watching: str | None = None
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(CLIENT_QUEUE)
 
@@ -106,8 +122,14 @@ class LiveHub:
         self.known = {c["id"] for c in data["queue"]} | {c["id"] for c in data["active"]}
         self.last_snapshot = data
         for client in list(self.clients):
-            client.push({"type": "queue", **data})
+            client.push({"type": "queue", **view_for(data, client.user)})
         return data
+
+    async def end_session(self, token: str) -> None:
+        """Closes this process's websockets of a session that was just logged out."""
+        for client in list(self.clients):
+            if client.session.token == token:
+                await close_ended(client)
 
     def _to_watchers(self, conversation_id: str, message: dict[str, Any]) -> None:
         for client in list(self.clients):
@@ -127,17 +149,41 @@ class LiveHub:
             )
         if event.get("event") == "user" and conversation_id in self.known:
             text = str(event.get("text") or "")[:200]
+            queued = self.last_snapshot is not None and any(
+                c["id"] == conversation_id for c in self.last_snapshot["queue"]
+            )
             for client in list(self.clients):
-                client.push(
-                    {"type": "customer_message", "conversation": conversation_id, "text": text}
-                )
+                # The queue is everyone's; a chat with an agent is theirs (and supervisors').
+                if (
+                    queued
+                    or client.user.role == "supervisor"
+                    or self._holds(client, conversation_id)
+                ):
+                    client.push(
+                        {"type": "customer_message", "conversation": conversation_id, "text": text}
+                    )
         return False
+
+    def _holds(self, client: LiveClient, conversation_id: str) -> bool:
+        active = self.last_snapshot["active"] if self.last_snapshot else []
+        return any(
+            c["id"] == conversation_id and c["agent"] == client.user.username for c in active
+        )
 
     def handle_change(self, fields: dict[str, str]) -> bool:
         conversation_id = fields.get("conversation", "")
         self._to_watchers(
             conversation_id, {"type": "change", "conversation": conversation_id, **fields}
         )
+        if fields.get("change") == "claimed":
+            # Another agent's chat now: other agents stop receiving its messages.
+            for client in list(self.clients):
+                if (
+                    client.watching == conversation_id
+                    and client.user.role != "supervisor"
+                    and client.user.username != fields.get("agent")
+                ):
+                    client.watching = None
         return fields.get("change") != "note"
 
     async def start_positions(self, client: aioredis.Redis) -> None:
@@ -286,9 +332,10 @@ async def _retry_forever(console: Console) -> None:
     while True:
         await asyncio.sleep(RETRY_EVERY_S)
         try:
+            await console.ops.expire_waiting()
             await console.ops.retry_pending()
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            log.warning("hand-back retry failed (%s)", exc)
+            log.warning("hand-back retry or queue expiry failed (%s)", exc)
 
 
 # ---- the websocket ----------------------------------------------------------------------
@@ -304,21 +351,61 @@ async def _heartbeat(console: Console, user: User) -> None:
         await asyncio.sleep(interval)
 
 
+async def close_ended(client: LiveClient) -> None:
+    """Closes a console whose session ended, from any task. The close runs as its own
+    future, which the websocket's handler awaits before returning: a handler returning
+    first would drop the connection without the close code console.js acts on."""
+    if client.closing is None:
+        client.closing = asyncio.ensure_future(
+            client.ws.close(code=SESSION_ENDED, message=b"session ended; log in again")
+        )
+    with contextlib.suppress(Exception):
+        await asyncio.shield(client.closing)
+
+
+async def session_valid(console: Console, client: LiveClient) -> bool:
+    """Re-reads the session and its user (logout, password change, disable, role change)."""
+    try:
+        session = await console.sessions.get(client.session.token)
+        user = await console.users.get(client.session.username) if session else None
+    except (RedisError, OSError, asyncio.TimeoutError):
+        return True  # Redis hiccup: keep the page; the next check decides
+    if session is None or not console.sessions.valid_for(session, user):
+        return False
+    assert user is not None
+    client.user = user
+    return True
+
+
+async def _check_session_forever(console: Console, client: LiveClient) -> None:
+    while True:
+        await asyncio.sleep(SESSION_CHECK_S)
+        if not await session_valid(console, client):
+            await close_ended(client)
+            return
+
+
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     console = request.app[CONSOLE]
     hub: LiveHub = console.hub  # type: ignore[assignment]
     user = current_user(request)
     ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=4096)
     await ws.prepare(request)
-    client = LiveClient(ws, user)
-    tasks = [asyncio.create_task(client.write_forever())]
+    client = LiveClient(ws, user, current_session(request))
+    tasks = [
+        asyncio.create_task(client.write_forever()),
+        asyncio.create_task(_check_session_forever(console, client)),
+    ]
     if user.role == "agent":  # agents online = agents with a console open
         tasks.append(asyncio.create_task(_heartbeat(console, user)))
     hub.add(client)
     try:
         client.push({"type": "hello", "user": user.username, "role": user.role})
-        client.push({"type": "queue", **await snapshot(console)})
+        client.push({"type": "queue", **view_for(await snapshot(console), user)})
         async for message in ws:
+            if not await session_valid(console, client):
+                await close_ended(client)
+                break
             if message.type != WSMsgType.TEXT:
                 continue
             try:
@@ -327,13 +414,19 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 continue
             if isinstance(data, dict) and data.get("type") == "watch":
                 conversation_id = str(data.get("conversation") or "")
-                if valid_conversation_id(conversation_id) and await console.store.get(
-                    conversation_id
-                ):
+                conversation = (
+                    await console.store.get(conversation_id)
+                    if valid_conversation_id(conversation_id)
+                    else None
+                )
+                if conversation is not None and may_read(client.user, conversation):
                     client.watching = conversation_id
                     client.push({"type": "watching", "conversation": conversation_id})
     finally:
         hub.remove(client)
+        if client.closing is not None:
+            with contextlib.suppress(Exception):
+                await client.closing
         for task in tasks:
             await stop_task(task)
     return ws

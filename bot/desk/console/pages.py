@@ -11,6 +11,7 @@ import time
 
 from aiohttp import web
 
+from bot.desk.console.api import holds, may_read
 from bot.desk.console.context import CONSOLE, current_session, current_user, valid_conversation_id
 from bot.desk.console.guard import redirect, safe_next
 from bot.desk.console.render import Markup, esc, join, render
@@ -78,8 +79,16 @@ def _login_page(
         ),
         status,
     )
-    settings = request.app[CONSOLE].settings
-    set_cookie(response, request, LOGIN_CSRF_COOKIE, token, settings.cookie_secure, 3600)
+    console = request.app[CONSOLE]
+    set_cookie(
+        response,
+        request,
+        LOGIN_CSRF_COOKIE,
+        token,
+        console.settings.cookie_secure,
+        3600,
+        console.proxies,
+    )
     return response
 
 
@@ -99,8 +108,9 @@ async def login(request: web.Request) -> web.Response:
         return _login_page(
             request, error="页面已过期，请重试 The form expired; try again", status=403
         )
-    address = request.remote or "unknown"
-    wait = await console.throttle.retry_after(username, address)
+    address = console.proxies.client_address(request)
+    # Counted before argon2 runs, atomically: parallel guesses cannot all get through.
+    wait = await console.throttle.reserve(username, address)
     if wait:
         response = _login_page(
             request,
@@ -112,19 +122,29 @@ async def login(request: web.Request) -> web.Response:
         return response
     user = await console.users.verify(username, password)
     if user is None:
-        await console.throttle.failed(username, address)
         return _login_page(request, error=LOGIN_ERROR, username=username, status=401)
-    await console.throttle.succeeded(username)
+    await console.throttle.succeeded(username, address)
     session = await console.sessions.create(user)
     response = redirect(safe_next(str(form.get("next") or "")), status=303)
-    set_cookie(response, request, COOKIE, session.token, console.settings.cookie_secure, MAX_AGE_S)
+    set_cookie(
+        response,
+        request,
+        COOKIE,
+        session.token,
+        console.settings.cookie_secure,
+        MAX_AGE_S,
+        console.proxies,
+    )
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/console")
     return response
 
 
 async def logout(request: web.Request) -> web.Response:
     console = request.app[CONSOLE]
-    await console.sessions.delete(current_session(request).token)
+    session = current_session(request)
+    await console.sessions.delete(session)
+    if console.hub is not None:  # this process's websockets of the session close now
+        await console.hub.end_session(session.token)  # type: ignore[attr-defined]
     user = current_user(request)
     if user.role == "agent":
         await console.presence.leave(user.username)
@@ -184,6 +204,11 @@ async def conversation_page(request: web.Request) -> web.Response:
     )
     if conversation is None:
         raise web.HTTPNotFound(text="no such handoff conversation")
+    user = current_user(request)
+    if not may_read(user, conversation):
+        raise web.HTTPForbidden(text="this conversation is with another agent")
+    # The customer's number is for whoever acts for them (console.js fills it in on claim).
+    phone = conversation.phone if holds(user, conversation) else None
     categories = join(
         [
             Markup(
@@ -203,8 +228,8 @@ async def conversation_page(request: web.Request) -> web.Response:
         language=conversation.language,
         grade=conversation.grade,
         reason=conversation.reason,
-        phone=conversation.phone or "-",
-        phone_value=conversation.phone or "",
+        phone=phone or "-",
+        phone_value=phone or "",
         ticket=conversation.ticket_id or "-",
         categories=categories,
     )

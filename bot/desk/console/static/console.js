@@ -106,7 +106,12 @@
       var handler = handlers[data.type];
       if (handler) handler(data);
     });
-    socket.addEventListener("close", function () {
+    socket.addEventListener("close", function (event) {
+      if (event.code === 4401) {
+        // Logged out, password changed or account disabled: the session is gone.
+        window.location.href = "/console/login?next=" + encodeURIComponent(location.pathname);
+        return;
+      }
       setLive("offline", "重新连接中 reconnecting");
       setTimeout(connect, retry);
       retry = Math.min(retry * 2, 10000);
@@ -223,6 +228,29 @@
       return [line.kind, line.at, line.text].join("|");
     };
 
+    var REASONS = {
+      opted_out: "客户已退订短信 the customer opted out of SMS (replied STOP)",
+    };
+
+    // What the SMS outbox did with an agent's message, as text.
+    var deliveryText = function (delivery) {
+      var why = REASONS[delivery.reason] || delivery.error || delivery.reason || "";
+      switch (delivery.status) {
+        case "delivered":
+          return "短信已送达 SMS delivered";
+        case "sent":
+          return "短信已发出 SMS sent";
+        case "skipped":
+        case "failed":
+        case "undelivered":
+          return "未送达 NOT delivered" + (why ? ": " + why : "");
+        default:
+          return "短信排队中 SMS queued";
+      }
+    };
+
+    var FINAL = { delivered: true, skipped: true, failed: true, undelivered: true };
+
     var renderLine = function (line) {
       var key = lineKey(line);
       if (seen[key]) return;
@@ -235,6 +263,11 @@
       li.appendChild(el("span", "text", line.text));
       if (line.buttons && line.buttons.length) {
         li.appendChild(el("span", "buttons", "[" + line.buttons.join("] [") + "]"));
+      }
+      if (line.delivery) {
+        var status = line.delivery.status;
+        li.appendChild(el("span", "delivery delivery--" + status, deliveryText(line.delivery)));
+        if (!FINAL[status]) pendingDelivery = true;
       }
       transcriptEl.appendChild(li);
       transcriptEl.scrollTop = transcriptEl.scrollHeight;
@@ -270,6 +303,20 @@
       document.getElementById("reply-text").disabled = !mineNow;
     };
 
+    var pendingDelivery = false;
+    var deliveryTimer = null;
+    // SMS delivery status changes after the reply (the sender skips or sends it): look
+    // again a few times while any of the agent's messages is still on its way.
+    var watchDelivery = function (attempt) {
+      clearTimeout(deliveryTimer);
+      if (attempt > 6) return;
+      deliveryTimer = setTimeout(function () {
+        load().then(function () {
+          if (pendingDelivery) watchDelivery(attempt + 1);
+        });
+      }, 1000 * Math.pow(2, attempt));
+    };
+
     var load = function () {
       return api("GET", base)
         .then(function (data) {
@@ -277,7 +324,14 @@
           state = c.state;
           agent = c.agent;
           document.getElementById("conv-ticket").textContent = c.ticket_id || "-";
+          if (c.phone) {
+            // Only the agent holding the conversation (or a supervisor) gets the number.
+            document.getElementById("conv-phone").textContent = c.phone;
+            var phoneInput = document.getElementById("ticket-phone");
+            if (!phoneInput.value) phoneInput.value = c.phone;
+          }
           seen = {};
+          pendingDelivery = false;
           transcriptEl.replaceChildren();
           data.transcript.forEach(renderLine);
           if (data.transcript_error) showError(data.transcript_error);
@@ -323,18 +377,59 @@
     document.getElementById("close").addEventListener("click", function () {
       act("/close").catch(function () {});
     });
+    // One idempotency key per composed message: made when the agent sends it, kept for
+    // every retry of that same text (automatic or the agent pressing Send again), so the
+    // customer gets it once. Editing the text after a failure makes it a new message.
+    var composed = null; // {text, key}
+
+    var newKey = function () {
+      var bytes = new Uint8Array(16);
+      window.crypto.getRandomValues(bytes);
+      return Array.prototype.map
+        .call(bytes, function (b) {
+          return (b < 16 ? "0" : "") + b.toString(16);
+        })
+        .join("");
+    };
+
+    var retryable = function (error) {
+      return !error.status || error.status >= 500 || error.code === "in_progress";
+    };
+
+    var sendReply = function (message, attempt) {
+      return api("POST", base + "/reply", message).catch(function (error) {
+        if (attempt < 3 && retryable(error)) {
+          return new Promise(function (resolve) {
+            setTimeout(resolve, 1000 * Math.pow(2, attempt));
+          }).then(function () {
+            return sendReply(message, attempt + 1);
+          });
+        }
+        throw error;
+      });
+    };
+
     document.getElementById("reply-form").addEventListener("submit", function (event) {
       event.preventDefault();
       var input = document.getElementById("reply-text");
+      var button = document.querySelector("#reply-form button");
       var text = input.value;
       if (!text.trim()) return;
+      if (!composed || composed.text !== text) composed = { text: text, key: newKey() };
+      var message = composed;
       showError("");
-      api("POST", base + "/reply", { text: text })
-        .then(function () {
-          input.value = "";
+      button.disabled = true;
+      sendReply(message, 0)
+        .then(function (data) {
+          if (composed === message) composed = null;
+          if (input.value === message.text) input.value = "";
+          if (data.sent && data.sent.delivery) watchDelivery(0);
         })
         .catch(function (error) {
-          showError(error.message);
+          showError(error.message + " — 未发送，可重试 not sent; press Send to retry");
+        })
+        .then(function () {
+          updateControls();
         });
     });
     document.getElementById("note-form").addEventListener("submit", function (event) {
