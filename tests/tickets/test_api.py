@@ -121,6 +121,23 @@ async def test_create_get_and_list(client: TestClient) -> None:
     assert listed == {"items": [ticket], "next_cursor": None}
 
 
+async def test_staff_see_the_verification_flag_and_may_set_it(client: TestClient) -> None:
+    typed = await create(client)  # the agent did not check the phone: unverified by default
+    assert typed["phone_verified"] is False and typed["conversation_id"] is None
+    checked = await create(client, phone_verified=True)
+    assert checked["phone_verified"] is True
+    # Staff list everything, verified or not (the bot lists only verified to the phone).
+    listed = await (await client.get("/api/tickets", params={"phone": PHONE}, headers=AUTH)).json()
+    assert [t["phone_verified"] for t in listed["items"]] == [True, False]
+    bad = await client.post("/api/tickets", json={**NEW, "phone_verified": "yes"}, headers=AUTH)
+    await expect_error(bad, 400, "phone_verified")
+    doc = await (await client.get("/api/openapi.json", headers=AUTH)).json()
+    schemas = doc["components"]["schemas"]
+    assert schemas["Ticket"]["properties"]["phone_verified"]["type"] == "boolean"
+    assert {"phone_verified", "conversation_id"} <= set(schemas["Ticket"]["required"])
+    assert schemas["CreateTicket"]["properties"]["phone_verified"]["default"] is False
+
+
 async def test_list_filters_and_pages(client: TestClient) -> None:
     made = [await create(client, phone=f"+86138001380{i + 10}") for i in range(7)]
     await create(client, category="billing", description="电费不对")
