@@ -27,7 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "latest.tar.gz"
 SMS_TEST_TOKEN = "kefu-test-auth-token-0123456789ab"
 DESK_TEST_TOKEN = "kefu-test-desk-token"
-RASA_TOKEN = "kefu-test-rasa-token"  # Rasa's HTTP API (--enable-api --auth-token)
+# Hex like start.sh's (secrets.token_hex(32)); the entry points refuse shorter secrets.
+RASA_TOKEN = "7e57" + "a" * 60  # Rasa's HTTP API, passed in the environment only
+ACTION_TOKEN = "7e57" + "b" * 60  # KEFU_ACTION_TOKEN: Rasa -> action server
+REDIS_PASSWORD = "7e57" + "c" * 60  # requirepass of the test redis-server
+WEB_SESSION_SECRET = "7e57" + "d" * 60  # KEFU_WEB_SESSION_SECRET: signs web session tokens
 
 
 def free_port() -> int:
@@ -61,9 +65,14 @@ class RedisServer:
     port: int
     url: str
     process: subprocess.Popen
+    password: str = REDIS_PASSWORD
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, decode_responses=True)
+
+    def db_url(self, db: int) -> str:
+        """The URL of another database on this server (with the password)."""
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/{db}"
 
 
 @pytest.fixture(scope="session")
@@ -74,20 +83,26 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     port = free_port()
     data = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
+        # Configuration from stdin ("-"), like start.sh: the password stays off the
+        # command line, which every local user can read.
         [
             "redis-server",
-            str(ROOT / "redis.conf"),
+            "-",
             "--port",
             str(port),
             "--dir",
             str(data),
             "--appendfsync",
-            "everysec",
-        ],  # tests need speed more than power-cut safety
+            "everysec",  # tests need speed more than power-cut safety
+        ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
-    server = RedisServer(port, f"redis://127.0.0.1:{port}/0", proc)
+    assert proc.stdin is not None
+    proc.stdin.write(f"include {ROOT / 'redis.conf'}\nrequirepass {REDIS_PASSWORD}\n".encode())
+    proc.stdin.close()
+    server = RedisServer(port, f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0", proc)
     wait_until(lambda: server.client().ping(), 10, "redis-server", [proc])
     yield server
     proc.terminate()
@@ -100,6 +115,9 @@ class Stack:
     desk_url: str
     redis: RedisServer
     logs: Path
+    actions_url: str = ""
+    # The processes, for tests of what they expose (bound addresses, cmdlines).
+    procs: tuple[subprocess.Popen, ...] = ()
 
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -113,20 +131,17 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     )
 
 
-@pytest.fixture(scope="session")
-def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Action server, Rasa (socket.io channel, Redis tracker and lock stores) and the desk."""
-    if not MODEL.exists():
-        pytest.fail("no trained model; run scripts/train.sh (scripts/test.sh does)")
-    logs = tmp_path_factory.mktemp("logs")
-    rasa_port, actions_port, desk_port = free_port(), free_port(), free_port()
-    env = {
+def stack_env(
+    redis_server: RedisServer, rasa_port: int, actions_port: int, desk_port: int, db: int = 0
+) -> dict[str, str]:
+    """The environment of the stack's processes (Redis database `db`)."""
+    return {
         **os.environ,
-        "REDIS_URL": redis_server.url,
+        "REDIS_URL": redis_server.db_url(db),
         "REDIS_HOST": "127.0.0.1",
         "REDIS_PORT": str(redis_server.port),
-        "REDIS_DB": "0",
-        "REDIS_PASSWORD": "",
+        "REDIS_DB": str(db),
+        "REDIS_PASSWORD": REDIS_PASSWORD,
         "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook",
         "RASA_PUBLIC_URL": f"http://127.0.0.1:{rasa_port}",
         "DESK_HOST": "127.0.0.1",
@@ -137,50 +152,53 @@ def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -
         "DESK_API_TOKEN": DESK_TEST_TOKEN,
         # Handoff: the desk calls Rasa's HTTP API; agents around the clock for the tests.
         "RASA_URL": f"http://127.0.0.1:{rasa_port}",
+        # Secrets travel in the environment only (tests/test_processes.py checks cmdlines).
         "RASA_TOKEN": RASA_TOKEN,
+        "KEFU_ACTION_TOKEN": ACTION_TOKEN,
+        "KEFU_WEB_SESSION_SECRET": WEB_SESSION_SECRET,
+        "ACTIONS_PORT": str(actions_port),
+        "RASA_PORT": str(rasa_port),
+        "KEFU_CORS_ORIGINS": f"http://127.0.0.1:{desk_port} http://localhost:{desk_port}",
         "KEFU_BUSINESS_HOURS_FILE": str(ROOT / "tests" / "handoff" / "data" / "always_open.yml"),
         "RASA_TELEMETRY_ENABLED": "false",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "CUDA_VISIBLE_DEVICES": "",
     }
-    bin_dir = Path(sys.executable).parent
-    procs = [
-        _spawn(
-            [
-                str(bin_dir / "rasa"),
-                "run",
-                "actions",
-                "--actions",
-                "actions",
-                "--port",
-                str(actions_port),
-            ],
-            env,
-            logs / "actions.log",
-        ),
-        _spawn(
-            [
-                str(bin_dir / "rasa"),
-                "run",
-                "--model",
-                str(MODEL),
-                "--endpoints",
-                "endpoints.yml",
-                "--credentials",
-                "credentials.yml",
-                "--port",
-                str(rasa_port),
-                "--cors",
-                "*",
-                "--enable-api",
-                "--auth-token",
-                RASA_TOKEN,
-            ],
-            env,
-            logs / "rasa.log",
-        ),
-        _spawn([sys.executable, "-m", "bot.desk"], env, logs / "desk.log"),
-    ]
+
+
+# The stack's processes; tests that restart one (tests/integration/test_sms_crash.py)
+# start it the same way.
+STACK_COMMANDS = {
+    "actions": [sys.executable, "-m", "actions.server"],
+    "rasa": [sys.executable, "-m", "bot.rasa_server", "--model", str(MODEL)],
+    "desk": [sys.executable, "-m", "bot.desk"],
+}
+
+
+def start_process(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen:
+    return _spawn(STACK_COMMANDS[name], env, logs / f"{name}.log")
+
+
+def stop_processes(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Action server, Rasa (socket.io channel, Redis tracker and lock stores) and the desk."""
+    if not MODEL.exists():
+        pytest.fail("no trained model; run scripts/train.sh (scripts/test.sh does)")
+    logs = tmp_path_factory.mktemp("logs")
+    rasa_port, actions_port, desk_port = free_port(), free_port(), free_port()
+    env = stack_env(redis_server, rasa_port, actions_port, desk_port)
+    procs = [start_process(name, env, logs) for name in ("actions", "rasa", "desk")]
     try:
         wait_until(
             lambda: http_ok(f"http://127.0.0.1:{actions_port}/health"), 60, "action server", procs
@@ -188,7 +206,12 @@ def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -
         wait_until(lambda: http_ok(f"http://127.0.0.1:{desk_port}/healthz"), 30, "desk", procs)
         wait_until(lambda: http_ok(f"http://127.0.0.1:{rasa_port}/"), 180, "rasa", procs)
         yield Stack(
-            f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{desk_port}", redis_server, logs
+            f"http://127.0.0.1:{rasa_port}",
+            f"http://127.0.0.1:{desk_port}",
+            redis_server,
+            logs,
+            f"http://127.0.0.1:{actions_port}",
+            tuple(procs),
         )
     except BaseException:
         for log in sorted(logs.iterdir()):
@@ -197,14 +220,7 @@ def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -
             )
         raise
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_processes(procs)
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

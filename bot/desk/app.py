@@ -12,6 +12,7 @@ from aiohttp import web
 from bot import db
 from bot.config import PROJECT_ROOT, Settings
 from bot.desk import console as desk_console
+from bot.desk import redis_watch
 from bot.desk.auth import api_token_middleware
 from bot.sms import sender as sms_sender
 from bot.tickets import api as tickets_api
@@ -54,8 +55,12 @@ async def socket_io_client(_: web.Request) -> web.FileResponse:
     return web.FileResponse(SOCKET_IO_CLIENT)
 
 
-async def healthz(_: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+async def healthz(request: web.Request) -> web.Response:
+    # 200 even when Redis is full: restarting the desk would not help; monitoring reads
+    # "status" and "redis_memory" (bot/desk/redis_watch.py).
+    memory = redis_watch.status(request.app)
+    state = "degraded" if memory["state"] == "full" else "ok"
+    return web.json_response({"status": state, "redis_memory": memory})
 
 
 @web.middleware
@@ -89,4 +94,5 @@ def create_app(settings: Settings) -> web.Application:
     tickets_api.setup(app)
     sms_sender.setup(app)
     desk_console.setup(app)
+    redis_watch.setup(app)
     return app
