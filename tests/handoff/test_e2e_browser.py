@@ -6,14 +6,17 @@ running stack (Rasa with its HTTP API, action server, desk).
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.conftest import open_widget
-from tests.handoff.conftest import HandoffStack
+from tests.handoff.conftest import PASSWORD, HandoffStack
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
@@ -109,3 +112,61 @@ def test_customer_waits_agent_takes_over_and_hands_back(agent: Page, customer: P
     expect(bot_only(customer)).to_have_count(answered + 1)
     expect(bot_only(customer).last).to_contain_text("微信")
     assert customer.evaluate("window.__pwned") is None
+
+
+def test_a_lost_reply_response_is_retried_with_the_same_key(agent: Page, customer: Page) -> None:
+    """console.js keeps one idempotency key per composed message: the retry after a lost
+    response is recognised by the desk, and the customer gets the message once."""
+    say(customer, "我要转人工")
+    expect(bot_only(customer).last).to_contain_text(re.compile(r"第\s*\d+\s*位"))
+    session = customer.locator("#kefu-chat").get_attribute("data-session-id")
+    row = agent.locator(f'#queue-body tr[data-conversation="{session}"]')
+    row.locator("button.claim").click()
+    expect(agent.locator("#conv-state")).to_have_text("agent")
+
+    sent: list[dict] = []
+
+    def lose_first_response(route: Route) -> None:
+        sent.append(route.request.post_data_json)
+        if len(sent) == 1:
+            route.fetch()  # the desk gets it and sends it to the customer...
+            route.abort("connectionreset")  # ...but the answer never reaches the page
+        else:
+            route.continue_()
+
+    agent.route("**/reply", lose_first_response)
+    agent.fill("#reply-text", "只发一次的回复")
+    agent.click("#reply-form button[type=submit]")
+    expect(agent.locator("#reply-text")).to_have_value("")  # the retry succeeded
+    assert len(sent) == 2 and sent[0]["key"] == sent[1]["key"]
+    expect(customer.locator(".kefu-msg--agent", has_text="只发一次的回复")).to_have_count(1)
+    agent.wait_for_timeout(1500)  # nothing else arrives later
+    expect(customer.locator(".kefu-msg--agent", has_text="只发一次的回复")).to_have_count(1)
+    transcript = agent.locator("#transcript .line--agent", has_text="只发一次的回复")
+    expect(transcript).to_have_count(1)
+    agent.click("#close")
+
+
+def test_a_disabled_agent_is_sent_to_the_login_page(
+    browser: Browser, handoff_stack: HandoffStack
+) -> None:
+    env = {**os.environ, "REDIS_URL": handoff_stack.redis_url, "KEFU_DESK_PASSWORD": PASSWORD}
+    cli = [sys.executable, "-m", "bot.desk.users"]
+    subprocess.run(
+        [*cli, "create", "--name", "e2e.leaver", "--role", "agent", "--update"],
+        env=env,
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.goto(handoff_stack.desk_url + "/console/login")
+    page.fill("#username", "e2e.leaver")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#live")).to_have_attribute("data-state", "online")
+    subprocess.run([*cli, "disable", "--name", "e2e.leaver"], env=env, check=True, timeout=60)
+    # The websocket re-checks its session and closes; the page goes to the login form.
+    expect(page).to_have_url(re.compile(r"/console/login"), timeout=20_000)
+    context.close()
