@@ -13,8 +13,11 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+import redis
 from playwright.sync_api import Browser, Page, Route, expect
 
+from bot.handoff.policy import HandoffConfig
+from bot.handoff.store import QUEUE, conv_key
 from tests.conftest import open_widget
 from tests.handoff.conftest import PASSWORD, HandoffStack
 
@@ -170,3 +173,24 @@ def test_a_disabled_agent_is_sent_to_the_login_page(
     # The websocket re-checks its session and closes; the page goes to the login form.
     expect(page).to_have_url(re.compile(r"/console/login"), timeout=20_000)
     context.close()
+
+
+def test_nobody_claims_the_customer_in_time_and_accepts_a_callback(
+    agent: Page, customer: Page, handoff_stack: HandoffStack
+) -> None:
+    """The queue timeout ends the wait; the bot's callback rules take the customer's yes."""
+    say(customer, "我要转人工")
+    expect(bot_only(customer).last).to_contain_text(re.compile(r"第\s*\d+\s*位"))
+    session = customer.locator("#kefu-chat").get_attribute("data-session-id")
+    # The customer has waited past queue_timeout_s (moved back in time in Redis).
+    db = redis.Redis.from_url(handoff_stack.redis_url, decode_responses=True)
+    past_ms = (HandoffConfig.load().queue.queue_timeout_s + 60) * 1000
+    db.zincrby(QUEUE, -past_ms, session)
+    db.hincrby(conv_key(session), "enqueued_at", -int(past_ms))
+    db.close()
+    # A desk process expires it (within its retry interval) and the bot comes back.
+    expired = bot_only(customer).filter(has_text="15 分钟")
+    expect(expired).to_be_visible(timeout=30_000)
+    expect(agent.locator(f'#queue-body tr[data-conversation="{session}"]')).to_have_count(0)
+    customer.locator(".kefu-buttons button", has_text="好的，请回电").last.click()
+    expect(bot_only(customer).last).to_contain_text("回电的手机号码")
