@@ -25,7 +25,8 @@ class Settings:
     sla_check_interval_s: float = 15.0
     # Agent console and handoff: Rasa's HTTP API as the desk reaches it (rasa run
     # --enable-api --auth-token $RASA_TOKEN), and the session cookie's Secure flag
-    # ("auto": Secure when the request came over https, directly or via X-Forwarded-Proto).
+    # ("auto": Secure when the request came over https, directly or per X-Forwarded-Proto
+    # from a trusted proxy).
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: str | None = None
     cookie_secure: str = "auto"

@@ -16,10 +16,9 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import make_mocked_request
 
 from bot.desk.auth import TrustedProxies
-from bot.desk.console.sessions import LoginThrottle
+from bot.desk.console.sessions import FREE_ATTEMPTS, PER_ADDRESS, LoginThrottle
 from tests.handoff.conftest import PASSWORD, TRUSTED_PROXY, DeskProcess, create_user
 
-FREE = LoginThrottle.__init__.__defaults__[0]  # attempts before the first lock (5)
 LOGIN_ERROR = "用户名或密码错误"
 
 
@@ -60,7 +59,7 @@ async def test_forty_parallel_guesses_get_five_password_checks(
         *(login_attempt(url, "wang.fang", f"wrong password {i}") for i in range(40))
     )
     # 401 = the password was checked (and wrong); 429 = refused before argon2 ran.
-    assert statuses.count(401) <= FREE, statuses
+    assert statuses.count(401) <= FREE_ATTEMPTS, statuses
     assert statuses.count(401) + statuses.count(429) == 40, statuses
     # The right password from the same address waits too...
     assert await login_attempt(url, "wang.fang", PASSWORD) == 429
@@ -88,8 +87,7 @@ async def test_the_address_limit_covers_every_name(
         )
 
     statuses = await asyncio.gather(*(guess(f"user{i:02d}") for i in range(40)))
-    per_address = LoginThrottle.__init__.__defaults__[3]  # 30
-    assert statuses.count(401) == per_address and statuses.count(429) == 40 - per_address
+    assert statuses.count(401) == PER_ADDRESS and statuses.count(429) == 40 - PER_ADDRESS
     # Another client behind the same proxy is not affected.
     ok = await login_attempt(
         url, "wang.fang", PASSWORD, source=TRUSTED_PROXY, forwarded_for="203.0.113.51"

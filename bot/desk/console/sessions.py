@@ -175,6 +175,10 @@ return 1
 """
 
 
+FREE_ATTEMPTS = 5  # password checks per (user, address) before the first lock
+PER_ADDRESS = 30  # failed logins per client address per window, whatever the names
+
+
 class LoginThrottle:
     """Login attempts per (user name, client address), with exponential backoff, and per
     address.
@@ -188,10 +192,10 @@ class LoginThrottle:
     def __init__(
         self,
         redis: aioredis.Redis,
-        free: int = 5,
+        free: int = FREE_ATTEMPTS,
         base_lock_s: float = 30.0,
         max_lock_s: float = 3600.0,
-        per_address: int = 30,
+        per_address: int = PER_ADDRESS,
         window_s: int = 900,
     ) -> None:
         self._r = redis
