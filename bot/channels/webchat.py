@@ -1,50 +1,98 @@
-"""Website chat: Rasa's socket.io channel, made multi-process and defensive.
+"""Website chat: Rasa's socket.io channel, made multi-process, defensive and bounded.
 
 Differences from `rasa.core.channels.socketio.SocketIOInput`:
+- identity: the server mints every conversation id (`web:` + 32 hex) and binds the socket
+  to it (python-socketio's per-socket session). `session_request` resumes a conversation
+  only for a valid signed token (bot.identity.tokens) and answers with a refreshed one;
+  anything else starts a new conversation. `user_uttered` always uses the bound id and
+  ignores any session_id the client sends, so a visitor can never write into another
+  conversation, least of all another channel's (`sms:+86…`);
+- bounded input: socket.io packets are capped (MAX_PACKET_BYTES), messages too
+  (MAX_MESSAGE_CHARS), client metadata is cut down to an allow-list of small fields,
+  and turns are limited per socket and per conversation per minute in Redis, with a
+  polite answer in the customer's language when the limit is hit;
 - the socket.io server uses python-socketio's `AsyncRedisManager`, so any Rasa
-  process (or the desk, later) can emit to any web customer's room;
+  process (or the desk) can emit to any web customer's room;
 - `enter_room` is awaited (it is a coroutine in python-socketio 5.x; the stock
   channel never awaits it, so replies to a persisted session are lost);
-- malformed events get a polite error event instead of a traceback;
+- malformed events get a polite `kefu_error` event instead of a traceback;
 - bot messages carry their public metadata (agent_name, kefu_event) to the widget, so it
   can show who is writing and when an agent joins or leaves;
 - its output channel can be recreated in any process (the desk's agent replies arrive
   through Rasa's HTTP API with output_channel=socketio): without this process's socket.io
   server it emits through a write-only AsyncRedisManager, which reaches every customer on
   every process.
+
+Events the widget sees: `session_confirm` {"session_id", "token", "resumed"},
+`bot_uttered` {"text", "quick_replies"?, "metadata"?} and `kefu_error`
+{"code", "error", "text"}: `error` is a technical reason, `text` what to show the customer.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import uuid
+import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import yaml
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
+from redis.exceptions import RedisError
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncRedisManager, AsyncServer
 
-from bot import logmask
+from actions.language import SUPPORTED, detect_language
+from bot import db
+from bot.config import PROJECT_ROOT
+from bot.identity.tokens import Signer, TokenConfigError, new_web_id
+from bot.ratelimit import Limiter, Quota
+from bot.text import ascii_int
 
 logger = logging.getLogger(__name__)
-# credentials.yml makes every Rasa process import this module: mask phones in all its logs.
-logmask.install()
 
-# Longer input is kept whole in the transcript; the tokenizer only reads its start.
-MAX_MESSAGE_CHARS = 10_000
+# The largest socket.io packet accepted (engine.io closes the socket on a bigger one).
+# It must hold the longest message however a client encodes it: JSON may escape every
+# character, and a character outside the BMP becomes a 12-byte surrogate pair
+# (`\ud83d\ude00`), so 5,000 characters take at most 60,000 bytes, plus a small envelope.
+MAX_PACKET_BYTES = 64 * 1024
+MAX_MESSAGE_CHARS = 5_000
+_ENVELOPE_BYTES = 1_024  # event name, token-free fields and the allowed metadata
+assert MAX_MESSAGE_CHARS * 12 + _ENVELOPE_BYTES <= MAX_PACKET_BYTES
+
+# Turns per minute: per conversation (all of its tabs together), and per socket (one
+# socket cannot get round the first by starting conversation after conversation).
+# A person types a few messages a minute; quick replies double that at most.
+CONVERSATION_TURNS_ENV = "KEFU_WEB_CONVERSATION_TURNS_PER_MIN"
+SOCKET_TURNS_ENV = "KEFU_WEB_SOCKET_TURNS_PER_MIN"
+DEFAULT_CONVERSATION_TURNS = 20
+DEFAULT_SOCKET_TURNS = 30
+LIMIT_KEY = "kefu:web:turns:"
+
+# Client metadata the server keeps (name -> pattern of an acceptable value); everything
+# else is dropped. Keys the bot trusts, such as `phone`, come only from channels that
+# verified them, never from a browser.
+CLIENT_METADATA = {
+    "lang": re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,3}"),  # navigator.language
+    "page": re.compile(r"/[\x21-\x7e]{0,199}"),  # location.pathname, printable ASCII
+}
+
+TEXTS_FILE = PROJECT_ROOT / "data" / "web" / "texts.yml"
+TEXT_CODES = ("rate_limited", "no_session", "invalid", "unavailable")
+
+# Metadata keys of a bot message the widget may see (everything else stays server-side).
+PUBLIC_METADATA = ("agent_name", "kefu_event")
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _redis_url() -> str | None:
     return os.environ.get("REDIS_URL") or None
 
-
-# Metadata keys of a bot message the widget may see (everything else stays server-side).
-PUBLIC_METADATA = ("agent_name", "kefu_event")
 
 # One write-only emitter per process, created on first use.
 _emitter: AsyncRedisManager | None = None
@@ -55,6 +103,40 @@ def _redis_emitter(url: str) -> AsyncRedisManager:
     if _emitter is None:
         _emitter = AsyncRedisManager(url, write_only=True)
     return _emitter
+
+
+def load_texts(path: Path = TEXTS_FILE) -> dict[str, dict[str, str]]:
+    """The channel's own replies, {code: {language: text}}; raises ValueError if incomplete."""
+    with path.open(encoding="utf-8") as handle:
+        data = yaml.safe_load(handle)
+    texts: dict[str, dict[str, str]] = {}
+    for code in TEXT_CODES:
+        entry = data.get(code) if isinstance(data, dict) else None
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in SUPPORTED):
+            raise ValueError(f"{path}: `{code}` needs a text for each of {SUPPORTED}")
+        texts[code] = {k: entry[k] for k in SUPPORTED}
+    return texts
+
+
+def _turn_limit(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    value = ascii_int(raw, lo=1, hi=10_000) if raw else default
+    if value is None:
+        logger.error("%s must be a whole number from 1 to 10000; using %d", name, default)
+        return default
+    return value
+
+
+def client_metadata(raw: object) -> dict[str, str]:
+    """The allow-listed, size-checked part of what a client sent as metadata."""
+    if not isinstance(raw, dict):
+        return {}
+    kept: dict[str, str] = {}
+    for name, pattern in CLIENT_METADATA.items():
+        value = raw.get(name)
+        if isinstance(value, str) and pattern.fullmatch(value):
+            kept[name] = value
+    return kept
 
 
 class WebChatOutput(SocketIOOutput):
@@ -110,48 +192,142 @@ class WebChatInput(SocketIOInput):
         url = _redis_url()
         manager = AsyncRedisManager(url) if url else None
         # cors_allowed_origins=[] leaves CORS to Sanic, as the stock channel does.
-        return AsyncServer(async_mode="sanic", cors_allowed_origins=[], client_manager=manager)
+        return AsyncServer(
+            async_mode="sanic",
+            cors_allowed_origins=[],
+            client_manager=manager,
+            max_http_buffer_size=MAX_PACKET_BYTES,
+        )
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         sio = self._make_server()
         webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
+        ns = self.namespace
+        texts = load_texts()
+        signer = _signer()
+        url = _redis_url()
+        limiter = Limiter(db.connect(url)) if url else None
+        if limiter is None:
+            logger.warning("REDIS_URL is unset: web chat turns are not rate-limited")
+        conversation_turns = _turn_limit(CONVERSATION_TURNS_ENV, DEFAULT_CONVERSATION_TURNS)
+        socket_turns = _turn_limit(SOCKET_TURNS_ENV, DEFAULT_SOCKET_TURNS)
+
+        async def refuse(sid: str, code: str, error: str, language: str | None) -> None:
+            text = texts[code][language if language in SUPPORTED else "zh"]
+            await sio.emit(
+                "kefu_error", {"code": code, "error": error, "text": text}, room=sid, namespace=ns
+            )
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
-        @sio.on("session_request", namespace=self.namespace)
-        async def session_request(sid: str, data: Any) -> None:
-            session_id = data.get("session_id") if isinstance(data, dict) else None
-            if not isinstance(session_id, str) or not 8 <= len(session_id) <= 64:
-                session_id = uuid.uuid4().hex
-            if self.session_persistence:
-                await sio.enter_room(sid, session_id, namespace=self.namespace)
-            await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
-
-        @sio.on(self.user_message_evt, namespace=self.namespace)
-        async def handle_message(sid: str, data: Any) -> None:
-            error = _validate(data, self.session_persistence)
-            if error:
-                await sio.emit("kefu_error", {"error": error}, room=sid, namespace=self.namespace)
+        # `*args`: a client may send an event with no payload or several; neither may
+        # raise inside python-socketio.
+        @sio.on("session_request", namespace=ns)
+        async def session_request(sid: str, *args: Any) -> None:
+            data = args[0] if len(args) == 1 and isinstance(args[0], dict) else {}
+            session = await sio.get_session(sid, namespace=ns)
+            hint = client_metadata(data.get(self.metadata_key)).get("lang", "")
+            language = session.get("language") or _language_of_hint(hint)
+            if signer is None:
+                await refuse(sid, "unavailable", "web sessions are not configured", language)
                 return
-            sender_id = data["session_id"] if self.session_persistence else sid
-            metadata = data.get(self.metadata_key)
+            conversation_id = signer.verify(data.get("token"))
+            resumed = conversation_id is not None
+            if conversation_id is None:
+                conversation_id = new_web_id()
+            previous = session.get("conversation_id")
+            if previous and previous != conversation_id:
+                await sio.leave_room(sid, previous, namespace=ns)
+            await sio.enter_room(sid, conversation_id, namespace=ns)
+            await sio.save_session(
+                sid, {"conversation_id": conversation_id, "language": language}, namespace=ns
+            )
+            await sio.emit(
+                "session_confirm",
+                {
+                    "session_id": conversation_id,
+                    "token": signer.mint(conversation_id),
+                    "resumed": resumed,
+                },
+                room=sid,
+                namespace=ns,
+            )
+
+        @sio.on(self.user_message_evt, namespace=ns)
+        async def handle_message(sid: str, *args: Any) -> None:
+            data = args[0] if len(args) == 1 else None
+            session = await sio.get_session(sid, namespace=ns)
+            raw = data.get("message") if isinstance(data, dict) else None
+            detected = detect_language(raw) if isinstance(raw, str) else None
+            language = detected or session.get("language")
+            if detected and detected != session.get("language"):
+                session["language"] = detected
+                await sio.save_session(sid, session, namespace=ns)
+            conversation_id = session.get("conversation_id")
+            if conversation_id is None:
+                await refuse(sid, "no_session", "send session_request first", language)
+                return
+            error = _validate(data)
+            if error:
+                await refuse(sid, "invalid", error, language)
+                return
+            assert isinstance(data, dict)  # _validate checked
+            if limiter is not None:
+                wait = await _reserve_turn(
+                    limiter,
+                    Quota(f"{LIMIT_KEY}conversation:{conversation_id}", conversation_turns),
+                    Quota(f"{LIMIT_KEY}socket:{sid}", socket_turns),
+                )
+                if wait > 0:
+                    await refuse(
+                        sid, "rate_limited", f"too many messages; retry in {wait:.0f} s", language
+                    )
+                    return
             message = UserMessage(
                 data.get("message") or "",
-                WebChatOutput(sio, self.bot_message_evt, self.namespace),
-                sender_id,
+                WebChatOutput(sio, self.bot_message_evt, ns),
+                conversation_id,
                 input_channel=self.name(),
-                metadata=metadata if isinstance(metadata, dict) else {},
+                metadata=client_metadata(data.get(self.metadata_key)),
             )
-            await on_new_message(message)
+            try:
+                await on_new_message(message)
+            except Exception:  # noqa: BLE001 - one failed turn must not end the socket
+                logger.exception("web chat turn failed")
+                await refuse(sid, "unavailable", "the turn failed", language)
 
         return webhook
 
 
-def _validate(data: Any, session_persistence: bool) -> str | None:
-    """Returns a reason the event is unusable, or None."""
+def _signer() -> Signer | None:
+    try:
+        return Signer.from_env()
+    except TokenConfigError as exc:
+        # No default secret: with one, anyone could forge a token for any conversation.
+        logger.error("web chat refuses every session: %s", exc)
+        return None
+
+
+def _language_of_hint(hint: str) -> str | None:
+    primary = hint.split("-", 1)[0].lower()
+    return primary if primary in SUPPORTED else None
+
+
+async def _reserve_turn(limiter: Limiter, *quotas: Quota) -> float:
+    """Seconds to wait before this turn is allowed (0.0: go ahead)."""
+    try:
+        return await limiter.try_acquire(*quotas)
+    except RedisError:
+        # Without Redis the turn itself cannot be stored; let Rasa report that.
+        logger.warning("web chat turn limit unavailable (Redis error); turn allowed")
+        return 0.0
+
+
+def _validate(data: Any) -> str | None:
+    """Returns a reason the user_uttered payload is unusable, or None."""
     if not isinstance(data, dict):
         return "event payload must be an object"
     message = data.get("message", "")
@@ -159,6 +335,6 @@ def _validate(data: Any, session_persistence: bool) -> str | None:
         return "message must be a string"
     if len(message) > MAX_MESSAGE_CHARS:
         return f"message is longer than {MAX_MESSAGE_CHARS} characters"
-    if session_persistence and not isinstance(data.get("session_id"), str):
-        return "session_id is required; send session_request first"
+    if _SURROGATE.search(message):
+        return "message contains unpaired surrogate characters"
     return None

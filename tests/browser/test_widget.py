@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -41,6 +44,9 @@ def test_chinese_greeting_english_faq_and_reload(page: Page) -> None:
     assert detect_language(answer.inner_text()) == "en"
 
     session = page.locator("#kefu-chat").get_attribute("data-session-id")
+    assert re.fullmatch(r"web:[0-9a-f]{32}", session)  # named by the server
+    stored = page.evaluate("Object.keys(localStorage)")
+    assert "kefu.token" in stored and "kefu.session_id" not in stored
     page.reload()
     expect(page.locator("#kefu-chat")).to_have_attribute("data-state", "online")
     assert page.locator("#kefu-chat").get_attribute("data-session-id") == session
@@ -66,3 +72,42 @@ def test_customer_text_is_rendered_as_text(page: Page) -> None:
     expect(bot_messages(page)).to_have_count(1)
     assert page.evaluate("window.__pwned") is None
     assert page.locator("#kefu-log img, #kefu-log script").count() == 0
+
+
+def test_a_tampered_token_starts_a_new_conversation(page: Page) -> None:
+    send(page, "你好")
+    expect(bot_messages(page)).to_have_count(1)
+    chat = page.locator("#kefu-chat")
+    session = chat.get_attribute("data-session-id")
+    # Someone edits the stored token (say, to reach another conversation).
+    page.evaluate(
+        """() => {
+          const token = JSON.parse(localStorage.getItem("kefu.token"));
+          localStorage.setItem("kefu.token", JSON.stringify(token.slice(0, -4) + "AAAA"));
+        }"""
+    )
+    page.reload()
+    expect(chat).to_have_attribute("data-state", "online")
+    expect(chat).not_to_have_attribute("data-session-id", session)
+    assert re.fullmatch(r"web:[0-9a-f]{32}", chat.get_attribute("data-session-id"))
+    # The old lines belong to a conversation this browser no longer reaches.
+    expect(page.locator(".kefu-msg")).to_have_count(0)
+    send(page, "hello")
+    expect(bot_messages(page)).to_have_count(1)
+
+
+def test_the_local_transcript_expires_after_a_day_idle(page: Page) -> None:
+    send(page, "我家停电了，地址是朝阳区建国路66号")
+    expect(bot_messages(page)).to_have_count(1)
+    chat = page.locator("#kefu-chat")
+    session = chat.get_attribute("data-session-id")
+    stored = json.loads(page.evaluate('localStorage.getItem("kefu.transcript")'))
+    assert stored["entries"] and abs(stored["at"] / 1000 - time.time()) < 60
+    # 25 hours without activity: the lines are gone, the conversation (token) is not.
+    stored["at"] -= 25 * 3600 * 1000
+    page.evaluate('value => localStorage.setItem("kefu.transcript", value)', json.dumps(stored))
+    page.reload()
+    expect(chat).to_have_attribute("data-state", "online")
+    expect(page.locator(".kefu-msg")).to_have_count(0)
+    assert page.evaluate('localStorage.getItem("kefu.transcript")') is None
+    assert chat.get_attribute("data-session-id") == session

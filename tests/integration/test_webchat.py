@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -27,26 +27,41 @@ def is_english(text: str) -> bool:
 
 
 class Customer:
-    """A website visitor speaking to Rasa the way the widget does."""
+    """A website visitor speaking to Rasa the way the widget does.
 
-    def __init__(self, url: str) -> None:
+    The server names the conversation: `session_id` and `token` come from its
+    `session_confirm`. Pass the `token` of an earlier visit to resume that conversation.
+    """
+
+    def __init__(self, url: str, token: str | None = None) -> None:
         self.url = url
-        self.session_id = uuid.uuid4().hex
+        self.token = token
+        self.session_id = ""
+        self.resumed = False
         self.client = socketio.AsyncClient(reconnection=False)
         self.replies: asyncio.Queue[dict] = asyncio.Queue()
         self.errors: asyncio.Queue[dict] = asyncio.Queue()
+        self.confirms: asyncio.Queue[dict] = asyncio.Queue()
         self.client.on("bot_uttered", self.replies.put_nowait)
         self.client.on("kefu_error", self.errors.put_nowait)
+        self.client.on("session_confirm", self.confirms.put_nowait)
 
     async def connect(self) -> None:
-        confirmed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self.client.on("session_confirm", lambda sid: confirmed.done() or confirmed.set_result(sid))
         await self.client.connect(self.url, transports=["websocket"], socketio_path="/socket.io")
-        await self.client.emit("session_request", {"session_id": self.session_id})
-        assert await asyncio.wait_for(confirmed, 10) == self.session_id
+        await self.request_session({"token": self.token} if self.token else {})
 
-    async def say(self, message: object) -> None:
-        await self.client.emit("user_uttered", {"message": message, "session_id": self.session_id})
+    async def request_session(self, payload: object) -> dict:
+        """Sends session_request with any payload; returns (and adopts) the confirmation."""
+        await self.client.emit("session_request", payload)
+        confirm = await asyncio.wait_for(self.confirms.get(), 10)
+        assert re.fullmatch(r"web:[0-9a-f]{32}", confirm["session_id"])
+        self.session_id, self.token = confirm["session_id"], confirm["token"]
+        self.resumed = confirm["resumed"]
+        return confirm
+
+    async def say(self, message: object, **extra: object) -> None:
+        # No session_id: the server knows the socket's conversation.
+        await self.client.emit("user_uttered", {"message": message, **extra})
 
     async def reply(self, timeout: float = 30) -> dict:
         return await asyncio.wait_for(self.replies.get(), timeout)
@@ -142,8 +157,6 @@ async def test_bad_input_gets_a_polite_reply(customer: Customer, message: str) -
     ids=["string", "number", "too-long"],
 )
 async def test_malformed_events_get_a_clear_error(customer: Customer, payload: object) -> None:
-    if isinstance(payload, dict):
-        payload = {**payload, "session_id": customer.session_id}
     await customer.client.emit("user_uttered", payload)
     error = await asyncio.wait_for(customer.errors.get(), 10)
     assert error["error"]
@@ -154,12 +167,13 @@ async def test_malformed_events_get_a_clear_error(customer: Customer, payload: o
 async def test_session_survives_a_reconnect(stack: Stack) -> None:
     first = Customer(stack.rasa_url)
     await first.connect()
+    assert not first.resumed
     await first.ask("hello")
     await first.client.disconnect()
 
-    again = Customer(stack.rasa_url)
-    again.session_id = first.session_id
+    again = Customer(stack.rasa_url, token=first.token)
     await again.connect()
+    assert again.resumed and again.session_id == first.session_id
     reply = await again.ask("5")  # a bare score carries no language
     await again.client.disconnect()
     assert is_english(reply)  # language slot came back from the stored tracker

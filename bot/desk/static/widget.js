@@ -9,10 +9,18 @@
   var input = document.getElementById("kefu-input");
   var statusEl = document.getElementById("kefu-status");
 
-  var KEY_SESSION = "kefu.session_id";
+  // The server names the conversation; the widget only keeps the signed token that lets
+  // it back in (a client-made id would let anyone write into anyone's conversation).
+  var KEY_TOKEN = "kefu.token";
   var KEY_LOG = "kefu.transcript";
   var KEY_PENDING = "kefu.pending";
   var MAX_KEPT = 200; // transcript entries kept in the browser across reloads
+  // The transcript on screen is readable by whoever opens this browser next (a family or
+  // library computer) and holds what the customer typed: addresses, phone numbers. So it
+  // is forgotten after a day without activity, long enough to survive reloads and a
+  // same-day return. The conversation itself lives on the server and the token (valid
+  // for the server's session lifetime) still resumes it, without the old lines.
+  var TRANSCRIPT_IDLE_MS = 24 * 3600 * 1000;
 
   function load(key, fallback) {
     try {
@@ -31,19 +39,51 @@
     }
   }
 
-  function newSessionId() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID().replace(/-/g, "");
-    return Date.now().toString(16) + Math.random().toString(16).slice(2);
+  // Stored as {at: last activity (ms), entries: [...]}; anything else or anything idle
+  // for too long is dropped.
+  function loadFresh(key) {
+    var stored = load(key, null);
+    if (
+      !stored ||
+      typeof stored.at !== "number" ||
+      !Array.isArray(stored.entries) ||
+      Date.now() - stored.at > TRANSCRIPT_IDLE_MS
+    ) {
+      try {
+        localStorage.removeItem(key);
+      } catch (e) {
+        /* storage disabled */
+      }
+      return [];
+    }
+    return stored.entries;
   }
 
-  var sessionId = load(KEY_SESSION, null) || newSessionId();
-  save(KEY_SESSION, sessionId);
-  root.dataset.sessionId = sessionId;
+  function saveFresh(key, entries) {
+    save(key, { at: Date.now(), entries: entries });
+  }
 
-  var transcript = load(KEY_LOG, []);
+  try {
+    localStorage.removeItem("kefu.session_id"); // the client-made id of earlier versions
+  } catch (e) {
+    /* storage disabled */
+  }
+
+  var token = load(KEY_TOKEN, null);
+  var sessionId = null; // known once the server confirms the session
+
+  var transcript = loadFresh(KEY_LOG);
   // Messages typed while offline, sent once the server confirms our session.
-  var pending = load(KEY_PENDING, []);
+  var pending = loadFresh(KEY_PENDING);
   var confirmed = false;
+
+  // Small hints the server accepts (it drops any other field): language and page.
+  function clientMetadata() {
+    return {
+      lang: String(navigator.language || "").slice(0, 35),
+      page: location.pathname.slice(0, 200),
+    };
+  }
 
   function setStatus(text, state) {
     statusEl.textContent = text;
@@ -88,7 +128,7 @@
   function remember(entry) {
     transcript.push(entry);
     if (transcript.length > MAX_KEPT) transcript = transcript.slice(-MAX_KEPT);
-    save(KEY_LOG, transcript);
+    saveFresh(KEY_LOG, transcript);
     render(entry);
   }
 
@@ -104,9 +144,10 @@
   function flush() {
     while (confirmed && socket.connected && pending.length) {
       var message = pending.shift();
-      socket.emit("user_uttered", { message: message, session_id: sessionId });
+      // No session_id: the server knows which conversation this socket belongs to.
+      socket.emit("user_uttered", { message: message, metadata: clientMetadata() });
     }
-    save(KEY_PENDING, pending);
+    saveFresh(KEY_PENDING, pending);
   }
 
   function send(message, shown) {
@@ -118,17 +159,27 @@
 
   socket.on("connect", function () {
     confirmed = false;
-    setStatus("在线 Online", "online");
-    // Re-join our session's room on every (re)connect: the server-side sid changes.
-    socket.emit("session_request", { session_id: sessionId });
+    setStatus("连接中… Connecting…", "connecting");
+    // On every (re)connect the server-side socket is new: show it our token to get back
+    // into our conversation (without one, or with a stale one, it starts a new one).
+    socket.emit("session_request", { token: token, metadata: clientMetadata() });
   });
 
-  socket.on("session_confirm", function (id) {
-    if (id !== sessionId) {
-      sessionId = id;
-      save(KEY_SESSION, sessionId);
-      root.dataset.sessionId = sessionId;
+  socket.on("session_confirm", function (data) {
+    if (!data || typeof data.session_id !== "string" || typeof data.token !== "string") return;
+    var known = sessionId === null ? data.resumed : data.session_id === sessionId;
+    if (!known && transcript.length) {
+      // The server started a new conversation (our token expired or was refused): the
+      // old lines belong to a conversation this browser can no longer reach.
+      transcript = [];
+      saveFresh(KEY_LOG, transcript);
+      log.textContent = "";
     }
+    sessionId = data.session_id;
+    token = data.token; // refreshed on every confirm, so an active chat never expires
+    save(KEY_TOKEN, token);
+    root.dataset.sessionId = sessionId;
+    setStatus("在线 Online", "online"); // only now can messages reach the conversation
     confirmed = true;
     flush();
   });
@@ -161,7 +212,9 @@
   });
 
   socket.on("kefu_error", function (data) {
-    remember({ from: "system", text: String((data && data.error) || "error") });
+    // `text` is written for the customer, in their language; `error` is for developers.
+    var text = data && (data.text || data.error);
+    remember({ from: "system", text: String(text || "error") });
   });
 
   form.addEventListener("submit", function (event) {
