@@ -181,3 +181,15 @@ def test_desk_reports_redis_memory(stack: Stack) -> None:
     assert memory["state"] in ("ok", "unknown")  # unknown: first check not done yet
     if memory["state"] == "ok":
         assert memory["max_bytes"] == 1024**3 and memory["policy"] == "noeviction"
+
+
+def test_rasa_allows_cross_origin_calls_from_the_desk_only(stack: Stack) -> None:
+    def allowed_origin(origin: str) -> str | None:
+        request = urllib.request.Request(
+            f"{stack.rasa_url}/socket.io/?EIO=4&transport=polling", headers={"Origin": origin}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            return response.headers.get("Access-Control-Allow-Origin")
+
+    assert allowed_origin(stack.desk_url) == stack.desk_url
+    assert allowed_origin("https://evil.example") is None
