@@ -286,3 +286,6 @@ async def test_after_the_fuzz_the_next_message_is_answered(stack: Stack) -> None
     customer = await connected(stack)
     assert await customer.ask("你好")
     await customer.client.disconnect()
+    # ...and no event made the channel's code raise (python-socketio would log and go on).
+    log = (stack.logs / "rasa.log").read_text(errors="replace")
+    assert "bot/channels/webchat.py" not in log
