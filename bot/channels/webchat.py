@@ -47,13 +47,15 @@ from sanic.response import HTTPResponse
 from socketio import AsyncRedisManager, AsyncServer
 
 from actions.language import SUPPORTED, detect_language
-from bot import db
+from bot import db, logmask
 from bot.config import PROJECT_ROOT
 from bot.identity.tokens import Signer, TokenConfigError, new_web_id
 from bot.ratelimit import Limiter, Quota
 from bot.text import ascii_int
 
 logger = logging.getLogger(__name__)
+# credentials.yml makes every Rasa process import this module: mask phones in all its logs.
+logmask.install()
 
 # The largest socket.io packet accepted (engine.io closes the socket on a bigger one).
 # It must hold the longest message however a client encodes it: JSON may escape every
