@@ -28,6 +28,7 @@ from rasa_sdk.__main__ import main_from_args
 from rasa_sdk.endpoint import create_argument_parser
 from rasa_sdk.plugin import plugin_manager
 from sanic import Sanic, response
+from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -76,6 +77,16 @@ class TokenPlugin:
             if refusal is not None:
                 logger.warning("refused %s %s from %s", request.method, request.path, request.ip)
             return refusal
+
+        # Replaces rasa_sdk's handler, which answers every error (even a 404) with a 500
+        # that echoes the request body: the whole tracker, phone numbers included.
+        @app.exception(Exception)
+        async def error_reply(request: Request, exception: Exception) -> HTTPResponse:
+            if isinstance(exception, SanicException):
+                status = int(exception.status_code)
+                return response.json({"error": str(exception)}, status=status)
+            logger.error("action server error on %s", request.path, exc_info=exception)
+            return response.json({"error": "internal error in the action server"}, status=500)
 
 
 def main(argv: list[str], env: Mapping[str, str]) -> None:

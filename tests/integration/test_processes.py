@@ -101,6 +101,13 @@ def test_action_server_answers_with_the_token(stack: Stack) -> None:
     assert "action_check_ticket" in names
     with urllib.request.urlopen(f"{stack.actions_url}/health", timeout=5) as response:  # noqa: S310
         assert response.status == 200  # open: start.sh and load balancers poll it
+    # Errors answer with their own status and never echo the tracker (phones) back.
+    auth = {"Authorization": f"Bearer {ACTION_TOKEN}"}
+    broken = {**FORGED, "next_action": "no_such_action"}
+    code, body = _post(f"{stack.actions_url}/webhook", broken, auth)
+    assert code == 404 and "8613800138000" not in json.dumps(body)
+    code, body = _post(f"{stack.actions_url}/nowhere", {}, auth)
+    assert code == 404 and "error" in body
 
 
 def test_no_secret_on_any_command_line(stack: Stack) -> None:
