@@ -266,6 +266,10 @@ async def bench(args: argparse.Namespace) -> None:
             "REDIS_DB": "0",
             "REDIS_PASSWORD": "",
             "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook",
+            "ACTIONS_PORT": str(actions_port),
+            # endpoints.yml sends it to the action server, which refuses calls without it.
+            "KEFU_ACTION_TOKEN": "bench" + "0" * 59,
+            "KEFU_TRACKER_RETENTION_S": "86400",
             "TWILIO_AUTH_TOKEN": TOKEN,
             "BENCH_TWILIO_API_BASE": f"http://127.0.0.1:{prism_port}",
             "PYTHONPATH": f"{site}:{ROOT}",
@@ -280,19 +284,7 @@ async def bench(args: argparse.Namespace) -> None:
             {**os.environ, "NO_COLOR": "1"},
             "prism",
         )
-        actions_proc, _ = services.spawn(
-            [
-                str(bin_dir / "rasa"),
-                "run",
-                "actions",
-                "--actions",
-                "actions",
-                "--port",
-                str(actions_port),
-            ],
-            env,
-            "actions",
-        )
+        actions_proc, _ = services.spawn([sys.executable, "-m", "actions.server"], env, "actions")
         rasa_proc, _ = services.spawn(
             [
                 str(bin_dir / "rasa"),
