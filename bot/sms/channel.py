@@ -59,8 +59,9 @@ logmask.install()
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 MAX_BODY_CHARS = 1600  # the most Twilio delivers in one inbound SMS
 MAX_MEDIA = 10
-MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
-OUTBOX_ID = re.compile(r"^OB[0-9a-f]{12,40}$")
+# Used with fullmatch: "$" alone would let a trailing newline through.
+MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
+OUTBOX_ID = re.compile(r"OB[0-9a-f]{12,40}")
 # A turn that failed this many times gets the error text instead of another try.
 MAX_TURN_ATTEMPTS = 3
 BUTTONS_TTL_S = 24 * 3600
@@ -271,7 +272,7 @@ class SmsInput(InputChannel):
     def _parse_message(params: FormParams) -> dict[str, Any]:
         """The fields we use, validated; raises WebhookError naming the bad field."""
         sid = params.first("MessageSid")
-        if not sid or not MESSAGE_SID.match(sid):
+        if not sid or not MESSAGE_SID.fullmatch(sid):
             raise WebhookError(400, "MessageSid", "MessageSid is missing or malformed")
         sender = params.first("From")
         if sender is None or not sender.strip():
@@ -327,10 +328,10 @@ class SmsInput(InputChannel):
         except WebhookError as exc:
             return _json_error(exc.status, exc.field, exc.message)
         message_id = request.args.get("id")
-        if message_id is not None and not OUTBOX_ID.match(message_id):
+        if message_id is not None and not OUTBOX_ID.fullmatch(message_id):
             return _json_error(400, "id", "id is not an outbox message id")
         sid = params.first("MessageSid") or params.first("SmsSid") or ""
-        if not MESSAGE_SID.match(sid):
+        if not MESSAGE_SID.fullmatch(sid):
             return _json_error(400, "MessageSid", "MessageSid is missing or malformed")
         status = (params.first("MessageStatus") or params.first("SmsStatus") or "").lower()
         if status not in outbox.TWILIO_STATUSES:

@@ -432,11 +432,12 @@ async def test_missing_from_or_body(sms_server: SmsServer, http: aiohttp.ClientS
     await expect_error(
         await post_signed(http, sms_server.url, inbound("hi", sender="not a phone")), 400, "From"
     )
-    await expect_error(
-        await post_signed(http, sms_server.url, inbound("hi", MessageSid="SM123")),
-        400,
-        "MessageSid",
-    )
+    for sid in ("SM123", "SM" + "a" * 32 + "\n", "ＳＭ" + "a" * 32):
+        await expect_error(
+            await post_signed(http, sms_server.url, inbound("hi", MessageSid=sid)),
+            400,
+            "MessageSid",
+        )
     for media in ("many", "①", "٣", "１", "11", "-1", " 1"):
         await expect_error(
             await post_signed(http, sms_server.url, inbound("hi", NumMedia=media)), 400, "NumMedia"
