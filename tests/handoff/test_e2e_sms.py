@@ -5,6 +5,7 @@ phone, the customer keeps replying by SMS, and the hand-back returns them to the
 from __future__ import annotations
 
 import re
+import secrets
 
 import aiohttp
 import pytest
@@ -54,9 +55,8 @@ async def test_sms_handoff_agent_reply_lands_in_the_outbox(handoff_stack: Handof
             headers = {"X-CSRF-Token": csrf}
             async with http.post(f"{base}/claim", headers=headers) as claimed:
                 assert claimed.status == 200, await claimed.text()
-            async with http.post(
-                f"{base}/reply", json={"text": "您好，我是短信人工客服"}, headers=headers
-            ) as replied:
+            message = {"text": "您好，我是短信人工客服", "key": secrets.token_hex(16)}
+            async with http.post(f"{base}/reply", json=message, headers=headers) as replied:
                 assert replied.status == 201, await replied.text()
 
             async def agent_reply_sent() -> list[dict]:
@@ -65,6 +65,19 @@ async def test_sms_handoff_agent_reply_lands_in_the_outbox(handoff_stack: Handof
 
             sent = await eventually(agent_reply_sent, timeout=30)
             assert sent[0]["kind"] == "agent" and sent[0]["conversation_id"] == CONVERSATION
+            # The console's retry of that message sends nothing more.
+            async with http.post(f"{base}/reply", json=message, headers=headers) as again:
+                assert again.status == 200 and (await again.json())["repeated"]
+
+            # The transcript tells the agent what the outbox did with it.
+            async def delivered() -> dict | None:
+                async with http.get(base) as response:
+                    lines = (await response.json())["transcript"]
+                line = next(x for x in lines if x["text"] == message["text"])
+                return line["delivery"] if line["delivery"]["status"] == "delivered" else None
+
+            assert (await eventually(delivered, timeout=30))["reason"] == ""
+            assert len(await agent_reply_sent()) == 1
 
             # The customer keeps replying by SMS; the agent sees it in the transcript.
             await post_signed(http, handoff_stack.rasa_url, inbound("我家停电两天了", PHONE))

@@ -84,6 +84,7 @@ async def test_owner_of_an_open_ticket_gets_first_claim_when_online(
         phone=PHONE,
         language="zh",
         channel="web",
+        phone_verified=True,  # only a proven phone's tickets are that customer's
     )
     assert ticket.owner in ("wang.fang", "li.na")
     other = "li.na" if ticket.owner == "wang.fang" else "wang.fang"
@@ -109,7 +110,12 @@ async def test_a_ticket_of_another_phone_does_not_route(
     service: HandoffService, tickets: TicketService, clock: FakeClock
 ) -> None:
     ticket = await tickets.create_complaint(
-        category="billing", description="电费单金额不对", phone=PHONE, language="zh", channel="web"
+        category="billing",
+        description="电费单金额不对",
+        phone=PHONE,
+        language="zh",
+        channel="web",
+        phone_verified=True,
     )
     await service.presence.heartbeat(ticket.owner, clock.now)
     outcome = await service.request(
