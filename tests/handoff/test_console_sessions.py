@@ -109,6 +109,9 @@ async def test_a_session_from_before_a_revocation_is_void(
     await login(desk, "wang.fang")
     await redis.hset(user_key("wang.fang"), "sessions_after", repr(time.time() + 1))
     assert (await desk.get("/console/api/queue")).status == 401
+    # The login form shows (no redirect back and forth with the guard).
+    form = await desk.get("/console/login", allow_redirects=False)
+    assert form.status == 200
 
 
 async def test_only_supervisors_get_supervisor_figures(

@@ -94,7 +94,10 @@ def _login_page(
 
 async def login_form(request: web.Request) -> web.Response:
     console = request.app[CONSOLE]
-    if await console.sessions.get(request.cookies.get(COOKIE)):
+    session = await console.sessions.get(request.cookies.get(COOKIE))
+    user = await console.users.get(session.username) if session else None
+    # Only a session the guard accepts skips the form (else the two would redirect for ever).
+    if session is not None and console.sessions.valid_for(session, user):
         return redirect(safe_next(request.query.get("next")))
     return _login_page(request)
 
