@@ -36,6 +36,7 @@ from bot import db
 from bot.handoff.hours import BusinessHours
 from bot.handoff.policy import HandoffConfig
 from bot.handoff.service import HandoffService, QueueTicket
+from bot.handoff.store import ACTIVE_STATES
 from tests.conftest import RASA_TOKEN, ROOT, Stack, free_port, http_ok, wait_until
 
 pytestmark = pytest.mark.stack
@@ -136,7 +137,7 @@ async def _queue(redis_url: str, conversations: list[str]) -> list[str]:
         queued = []
         for conversation in conversations:
             current = await service.store.get(conversation)
-            if current is not None and current.state in ("queued", "agent"):
+            if current is not None and current.state in ACTIVE_STATES:
                 queued.append(conversation)
                 continue
             fresh = conversation if current is None else _new_id(conversation)
