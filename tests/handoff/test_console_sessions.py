@@ -18,7 +18,8 @@ from aiohttp.test_utils import TestClient
 
 from bot.desk.console.live import SESSION_CHECK_S, SESSION_ENDED
 from bot.desk.users import UserStore, user_key, user_sessions_key
-from tests.handoff.conftest import PASSWORD, DeskProcess, create_user, login
+from bot.handoff.presence import Presence
+from tests.handoff.conftest import PASSWORD, DeskProcess, create_user, eventually, login
 
 
 async def browser_login(url: str, name: str) -> aiohttp.ClientSession:
@@ -59,6 +60,10 @@ async def closed_with(ws: aiohttp.ClientWebSocketResponse, timeout: float) -> in
     return None
 
 
+async def _offline(presence: Presence, name: str) -> bool:
+    return not await presence.is_online(name)
+
+
 async def test_password_change_and_disable_revoke_every_session(
     desk_process: DeskProcess, redis: aioredis.Redis
 ) -> None:
@@ -72,6 +77,8 @@ async def test_password_change_and_disable_revoke_every_session(
         assert await redis.scard(user_sessions_key("wang.fang")) == 2
         ws = await laptop.ws_connect(url + "/console/ws")
         assert json.loads((await ws.receive(timeout=10)).data)["type"] == "hello"
+        presence = Presence(redis, 45)
+        await eventually(lambda: presence.is_online("wang.fang"))
 
         users_cli(desk_process.redis_url, "passwd", "--name", "wang.fang", password="new " * 4)
         for browser in (laptop, phone):
@@ -79,6 +86,7 @@ async def test_password_change_and_disable_revoke_every_session(
         assert not await redis.exists(user_sessions_key("wang.fang"))
         # The open console closes within a check interval, with the "log in again" code.
         assert await closed_with(ws, SESSION_CHECK_S + 5) == SESSION_ENDED
+        await eventually(lambda: _offline(presence, "wang.fang"))
         # Someone else's session is untouched.
         assert (await other.get(url + "/console/api/queue")).status == 200
 

@@ -424,11 +424,16 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                     client.push({"type": "watching", "conversation": conversation_id})
     finally:
         hub.remove(client)
-        if client.closing is not None:
-            with contextlib.suppress(Exception):
-                await client.closing
         for task in tasks:
             await stop_task(task)
+        if client.closing is not None:  # the session ended (logout, revocation)
+            with contextlib.suppress(Exception):
+                await client.closing
+            # Offline now, not after the presence TTL (as at logout); another console of
+            # theirs still open announces itself again with its next heartbeat.
+            if user.role == "agent":
+                with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+                    await console.presence.leave(user.username)
     return ws
 
 
