@@ -13,6 +13,11 @@ Layout (all keys under kefu:outbox:):
 
 Records expire after SMS_OUTBOX_RETENTION_S (default 90 days; bot.sms.settings.Retention).
 
+A message's outcome, for the console: `status` (pending, deferred, sending, sent, delivered,
+undelivered, failed, skipped), `reason` (a stable code; "opted_out" when the sender skipped
+it because the customer had opted out), `error` (the same in words), `error_code` (Twilio's).
+find(idempotency_key) gives a caller (e.g. an agent's composed reply) its message(s).
+
 Every state change is one Lua script or MULTI, so a crash leaves each message either
 queued, deferred, or finished, never lost. Redis runs with AOF (appendfsync always).
 """

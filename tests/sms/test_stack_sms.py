@@ -15,7 +15,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.sms import inbox, optout, sink
+from bot.sms import inbox, optout, outbox, sink
 from bot.sms.keywords import load_texts
 from bot.sms.settings import STATUS_PATH, WEBHOOK_PATH
 from tests.conftest import DESK_TEST_TOKEN, RASA_TOKEN, Stack
@@ -92,6 +92,25 @@ def test_cancel_during_an_english_complaint_opts_out_and_ends_the_form(
     assert again == TEXTS["opted_in"]
     [hello] = text(stack, r, phone, "hello")
     assert "What is it about?" not in hello and "register your complaint" not in hello
+
+
+def test_a_stop_twilio_already_confirmed_ends_the_form_without_a_second_message(
+    stack: Stack, r: sync_redis.Redis
+) -> None:
+    """Advanced Opt-Out: Twilio has answered the STOP itself; we end the form silently
+    (one confirmation is all an opted-out customer may get)."""
+    phone = "+8613900000203"
+    text(stack, r, phone, "我要投诉")
+    params = inbound("退订", phone, OptOutType="STOP")
+    assert post_signed(stack.rasa_url, params) == 200
+    deadline = time.monotonic() + 60
+    while (tracker(stack, f"sms:{phone}").get("active_loop") or {}).get("name"):
+        assert time.monotonic() < deadline, "the form did not end"
+        time.sleep(0.2)
+    assert r.hexists(optout.REGISTRY, phone)
+    assert _drained(r)  # the STOP's turn is over: any reply to it would be queued by now
+    queued = [r.hgetall(outbox.msg_key(i)) for i in r.zrange(outbox.RECENT, 0, -1)]
+    assert len([m for m in queued if m.get("to") == phone]) == 1  # only the first question
 
 
 def test_a_circled_digit_answering_a_numbered_choice_gets_a_polite_reply(
