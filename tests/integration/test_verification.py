@@ -142,3 +142,27 @@ async def test_ticket_id_cannot_be_set_from_the_message_text(
             assert response.status == 200
             tracker = await response.json()
     assert tracker["slots"]["ticket_id"] is None
+
+
+async def test_five_wrong_codes_lock_it_in_english(stack: Stack, customer: Customer) -> None:
+    phone = random_phone()
+    number = await file_ticket(stack, phone)
+    await customer.say("my ticket status please")
+    await replies_until(customer, lambda t: "phone number" in t)
+    await customer.say(phone)
+    await replies_until(customer, lambda t: "6-digit code" in t)
+    await customer.say("/affirm")
+    await replies_until(customer, lambda t: "type the 6-digit code" in t)
+    code = await code_from_sink(stack, phone, customer.session_id)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    said: list[str] = []
+    for _ in range(4):
+        await customer.say(wrong)
+        said += await replies_until(customer, lambda t: "type the 6-digit code" in t)
+    await customer.say(wrong)
+    said += await replies_until(customer, lambda t: "Too many wrong tries" in t)
+    assert sum("isn't right" in t for t in said) == 4
+    await customer.say(code)  # too late: the form has ended, nothing is disclosed
+    await customer.say("my ticket status please")
+    later = await replies_until(customer, lambda t: "6-digit code" in t)
+    assert not any(number in t for t in said + later)
