@@ -107,7 +107,9 @@ class ActionHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         language = language_of(tracker)
-        phone = phone_of(tracker)
+        # Routing to a ticket's owner and the agent's view of the customer use only a phone
+        # the customer has proven (SMS sender, or a web code); a typed number is a claim.
+        phone = await verified_phone(tracker)
         try:
             outcome = await asyncio.wait_for(self._request(tracker, language, phone), TIMEOUT_S)
         except FAILURES as exc:

@@ -120,7 +120,7 @@ class HandoffService:
             log.info("handoff for %s refused: too many requests", sender_id)
             return Unavailable(RATE_LIMITED, hours.describe(language), hours.next_open(moment))
 
-        preferred, ticket_id = await self._first_claim(phone, ticket_id, online)
+        preferred, ticket_id = await self._first_claim(sender_id, phone, ticket_id, online)
         window = self.config.queue.first_claim_window_s
         created = await self.store.enqueue(
             sender_id,
@@ -174,7 +174,7 @@ class HandoffService:
         )
 
     async def _first_claim(
-        self, phone: str | None, ticket_id: str | None, online: list[str]
+        self, sender_id: str, phone: str | None, ticket_id: str | None, online: list[str]
     ) -> tuple[str | None, str | None]:
         """首问负责: the owner of the customer's open ticket gets first claim if online."""
         if self.tickets is None:
@@ -186,7 +186,9 @@ class HandoffService:
             if ticket is not None and ticket.is_open and (phone is None or ticket.phone == phone):
                 candidates.append(ticket)
         if phone:
-            candidates.extend(await self.tickets.open_tickets_for_phone(phone))
+            candidates.extend(
+                await self.tickets.open_tickets_for_phone(phone, conversation_id=sender_id)
+            )
         for ticket in candidates:
             if ticket.owner and ticket.owner in online:
                 return ticket.owner, ticket_id or ticket.number

@@ -170,3 +170,25 @@ async def test_callback_form_checks_the_number() -> None:
         ["phone"], dispatcher, tracker(slots={"handoff_callback_offered": False}), {}
     )
     assert remaining == []
+
+
+@pytest.mark.usefixtures("action_env")
+async def test_a_typed_phone_on_the_web_links_no_one_elses_ticket(redis: aioredis.Redis) -> None:
+    """The victim's verified ticket must not reach the agent, nor route to its owner."""
+    victim = await services.tickets().create_complaint(
+        category="billing",
+        description="电费多扣了",
+        phone=PHONE,
+        language="zh",
+        channel="sms",
+        phone_verified=True,
+        conversation_id=f"sms:{PHONE}",
+    )
+    assert victim.owner
+    await Presence(redis, 45).heartbeat(victim.owner)
+    events, _ = await run(ActionHandoff(), tracker(slots={"phone": PHONE}, sender="web:" + "a" * 32))
+    assert ConversationPaused() in events
+    stored = await HandoffStore(redis, policy()).get("web:" + "a" * 32)
+    assert stored.state == "queued"
+    assert stored.ticket_id is None and stored.phone is None
+    assert stored.preferred_agent is None
