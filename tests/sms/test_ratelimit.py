@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import redis.asyncio as aioredis
 
 from bot.sms.ratelimit import RateLimiter
@@ -20,7 +22,18 @@ async def test_slots_are_shared_across_processes(redis: aioredis.Redis, sms_redi
 
 
 async def test_idle_limiter_does_not_bank_a_burst(redis: aioredis.Redis) -> None:
-    limiter = RateLimiter(redis, 1000.0)
-    await limiter.reserve()
-    await limiter.acquire()
-    assert await limiter.reserve() <= 0.002
+    """Time spent idle is not saved up: after a pause of five intervals, the next sends
+    still go one interval apart, not five at once (which Twilio would answer with 429)."""
+    limiter = RateLimiter(redis, 10.0)  # one send every 100 ms
+    assert await limiter.reserve() <= 0.0
+    await asyncio.sleep(0.5)  # idle: five slots go unused
+    loop = asyncio.get_running_loop()
+    waits, sends = [], []
+    for _ in range(5):
+        asked = loop.time()
+        waits.append(await limiter.reserve())
+        # When this send may go: a negative wait (a slot in the past) means "now".
+        sends.append(asked + max(0.0, waits[-1]))
+    assert waits[0] <= 0.0  # the first send after the pause goes at once
+    gaps = [b - a for a, b in zip(sends, sends[1:], strict=False)]
+    assert all(gap >= 0.09 for gap in gaps), gaps
