@@ -186,7 +186,9 @@ async def test_a_typed_phone_on_the_web_links_no_one_elses_ticket(redis: aioredi
     )
     assert victim.owner
     await Presence(redis, 45).heartbeat(victim.owner)
-    events, _ = await run(ActionHandoff(), tracker(slots={"phone": PHONE}, sender="web:" + "a" * 32))
+    events, _ = await run(
+        ActionHandoff(), tracker(slots={"phone": PHONE}, sender="web:" + "a" * 32)
+    )
     assert ConversationPaused() in events
     stored = await HandoffStore(redis, policy()).get("web:" + "a" * 32)
     assert stored.state == "queued"
