@@ -1,4 +1,4 @@
-"""The complaint form's content (data/complaints/form.yml), parsed once."""
+"""The complaint form's content (content/complaints/form.yml), parsed once."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-FORM_FILE = Path(__file__).resolve().parent.parent / "data" / "complaints" / "form.yml"
+FORM_FILE = Path(__file__).resolve().parent.parent / "content" / "complaints" / "form.yml"
 
 
 def normalise(text: str) -> str:

@@ -21,7 +21,7 @@ class Settings:
     # Tickets: company time zone (ticket numbers carry the local date), the YAML policies
     # (grading, SLA, roster) and how often the SLA monitor looks for missed deadlines.
     timezone: str = "Asia/Shanghai"
-    policy_dir: str = str(PROJECT_ROOT / "data" / "policy")
+    policy_dir: str = str(PROJECT_ROOT / "content" / "policy")
     sla_check_interval_s: float = 15.0
     # Agent console and handoff: Rasa's HTTP API as the desk reaches it (rasa run
     # --enable-api --auth-token $RASA_TOKEN), and the session cookie's Secure flag
@@ -43,7 +43,7 @@ class Settings:
             rasa_public_url=os.environ.get("RASA_PUBLIC_URL", "http://localhost:5005"),
             api_token=os.environ.get("DESK_API_TOKEN") or None,
             timezone=os.environ.get("KEFU_TIMEZONE", "Asia/Shanghai"),
-            policy_dir=os.environ.get("KEFU_POLICY_DIR", str(PROJECT_ROOT / "data" / "policy")),
+            policy_dir=os.environ.get("KEFU_POLICY_DIR", str(PROJECT_ROOT / "content" / "policy")),
             sla_check_interval_s=float(os.environ.get("KEFU_SLA_CHECK_INTERVAL_S", "15")),
             rasa_url=os.environ.get("RASA_URL", "http://127.0.0.1:5005"),
             rasa_token=os.environ.get("RASA_TOKEN") or None,

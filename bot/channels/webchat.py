@@ -83,7 +83,7 @@ CLIENT_METADATA = {
     "page": re.compile(r"/[\x21-\x7e]{0,199}"),  # location.pathname, printable ASCII
 }
 
-TEXTS_FILE = PROJECT_ROOT / "data" / "web" / "texts.yml"
+TEXTS_FILE = PROJECT_ROOT / "content" / "web" / "texts.yml"
 TEXT_CODES = ("rate_limited", "no_session", "invalid", "unavailable")
 
 # Metadata keys of a bot message the widget may see (everything else stays server-side).

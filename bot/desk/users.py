@@ -9,7 +9,7 @@
 websockets notice within seconds).
 
 The password comes from KEFU_DESK_PASSWORD or, if unset, a prompt (asked twice). Use the
-roster's agent ids (data/policy/roster.yml) as user names: that is how a ticket's owner is
+roster's agent ids (content/policy/roster.yml) as user names: that is how a ticket's owner is
 recognised in the console and gets first claim on their customer's chats.
 """
 
@@ -248,7 +248,7 @@ def _default_display_name(username: str) -> str:
 def _policy_dir() -> str:
     from bot.config import PROJECT_ROOT
 
-    return str(PROJECT_ROOT / "data" / "policy")
+    return str(PROJECT_ROOT / "content" / "policy")
 
 
 async def _main(args: argparse.Namespace) -> int:

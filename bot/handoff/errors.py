@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class HandoffConfigError(ValueError):
-    """A data/handoff/*.yml file is unusable (raised at startup, never mid-conversation)."""
+    """A content/handoff/*.yml file is unusable (raised at startup, never mid-conversation)."""
 
 
 class HandoffError(Exception):

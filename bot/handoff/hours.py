@@ -1,4 +1,4 @@
-"""Business hours for human agents (data/handoff/business_hours.yml), in the company zone."""
+"""Business hours for human agents (content/handoff/business_hours.yml), in the company zone."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The queue policy (data/handoff/queue.yml), the desk's own customer texts
-(data/handoff/messages.yml) and the business hours, loaded together at startup."""
+"""The queue policy (content/handoff/queue.yml), the desk's own customer texts
+(content/handoff/messages.yml) and the business hours, loaded together at startup."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from bot.handoff.errors import HandoffConfigError
 from bot.handoff.hours import BusinessHours
 from bot.tickets.grading import Grader
 
-HANDOFF_DIR = PROJECT_ROOT / "data" / "handoff"
-POLICY_DIR = PROJECT_ROOT / "data" / "policy"
+HANDOFF_DIR = PROJECT_ROOT / "content" / "handoff"
+POLICY_DIR = PROJECT_ROOT / "content" / "policy"
 MESSAGE_KEYS = (
     "agent_joined",
     "agent_left",
@@ -46,7 +46,7 @@ def _positive(data: dict, key: str, default: float, where: Path) -> float:
 
 @dataclass(frozen=True)
 class QueuePolicy:
-    grades: tuple[str, ...]  # most severe first (data/policy/grading.yml)
+    grades: tuple[str, ...]  # most severe first (content/policy/grading.yml)
     default_grade: str
     first_claim_window_s: float
     handle_time_samples: int

@@ -1,4 +1,4 @@
-"""One-time codes that prove a web visitor holds a phone (policy: data/identity/verification.yml).
+"""One-time codes that prove a web visitor holds a phone (policy: content/identity/verification.yml).
 
 One pending code per conversation, in the hash kefu:identity:otp:{conversation_id}
 (phone, salt, digest, wrong), expiring with the code. Only a salted SHA-256 of the code is
@@ -27,7 +27,7 @@ from bot.ratelimit import Limiter, Quota
 from bot.sms import outbox
 from bot.text import is_ascii_digits
 
-POLICY_FILE = Path(__file__).resolve().parents[2] / "data" / "identity" / "verification.yml"
+POLICY_FILE = Path(__file__).resolve().parents[2] / "content" / "identity" / "verification.yml"
 PREFIX = "kefu:identity:otp:"
 QUOTA_PREFIX = "kefu:identity:quota:"
 

@@ -1,4 +1,4 @@
-"""SMS keywords (opt-out, opt-in, help) and fixed texts, loaded from data/sms/."""
+"""SMS keywords (opt-out, opt-in, help) and fixed texts, loaded from content/sms/."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import yaml
 
 from bot.config import PROJECT_ROOT
 
-DATA_DIR = PROJECT_ROOT / "data" / "sms"
+DATA_DIR = PROJECT_ROOT / "content" / "sms"
 _TRAILING = " \t\r\n.。!！?？~～"
 
 

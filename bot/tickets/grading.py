@@ -1,4 +1,4 @@
-"""Complaint risk grading (投诉风险分级) from the rules in data/policy/grading.yml."""
+"""Complaint risk grading (投诉风险分级) from the rules in content/policy/grading.yml."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reading the YAML policy files (data/policy/): one place for path and format errors."""
+"""Reading the YAML policy files (content/policy/): one place for path and format errors."""
 
 from __future__ import annotations
 

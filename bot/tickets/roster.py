@@ -1,4 +1,4 @@
-"""首问负责: the on-duty roster (data/policy/roster.yml) and owner assignment.
+"""首问负责: the on-duty roster (content/policy/roster.yml) and owner assignment.
 
 Round-robin counters live in Redis (INCR), so several processes share one rotation.
 """

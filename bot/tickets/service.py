@@ -79,7 +79,7 @@ class TicketService:
         timezone: str = Settings.timezone,
         clock: Clock = utc_now,
     ) -> TicketService:
-        """Wire the policies (default: data/policy/) to `redis`."""
+        """Wire the policies (default: content/policy/) to `redis`."""
         policies = policies or Policies.load()
         store = TicketStore(
             redis, policies.sla, grades=policies.grader.grades, tz=ZoneInfo(timezone), clock=clock

@@ -1,4 +1,4 @@
-"""限时处理: SLA deadlines per grade (data/policy/sla.yml) and the monitor that escalates.
+"""限时处理: SLA deadlines per grade (content/policy/sla.yml) and the monitor that escalates.
 
 The monitor may run in every desk process at once: each missed deadline is a member of
 one Redis sorted set, and a Lua script atomically removes it and escalates, so exactly one

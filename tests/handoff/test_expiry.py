@@ -21,7 +21,7 @@ async def test_unclaimed_handoffs_expire_with_a_callback_offer(
 ) -> None:
     console = desk.server.app[CONSOLE]
     timeout = console.store.policy.queue_timeout_s
-    assert timeout == 900  # data/handoff/queue.yml
+    assert timeout == 900  # content/handoff/queue.yml
     clock = FakeClock(time.time())
     ops = AgentOps(console.store, console.rasa, open_config.messages, clock=clock)
     store = console.store

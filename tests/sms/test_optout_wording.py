@@ -1,10 +1,10 @@
 """No text of ours asks a customer to send an SMS opt-out keyword for anything but opting out.
 
 By SMS, a message that is just CANCEL, STOP, QUIT, END, 退订, TD... opts the customer out
-(Twilio and the law; data/sms/keywords.yml). A prompt saying 'reply "cancel" to drop the
+(Twilio and the law; content/sms/keywords.yml). A prompt saying 'reply "cancel" to drop the
 complaint' therefore unsubscribes the customer instead. This scans every response text in
-domain.yml and data/ (button titles and payloads too) and the complaint form's own cancel
-words.
+domain.yml, data/ and content/ (button titles and payloads too) and the complaint form's own
+cancel words.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from bot.sms.keywords import Keyword, _normalise, load_keywords
 from tests.conftest import ROOT
 
 # Customer-side text (training examples) and the keyword list itself are not our prompts.
-NOT_PROMPTS = ("data/nlu/", "data/sms/keywords.yml")
+NOT_PROMPTS = ("data/nlu/", "content/sms/keywords.yml")
 # Offering one of these is fine: the word itself says what it does.
 SELF_DESCRIBING = {"unsubscribe", "optout", "退订"}
 # ...and so is any keyword offered for opting out ("Reply STOP to opt out", "回复TD退订").
@@ -72,6 +72,7 @@ def _strings(node: Any, where: str) -> Iterator[tuple[str, str]]:
 
 def prompt_files() -> list[Path]:
     files = [ROOT / "domain.yml", *sorted((ROOT / "data").rglob("*.yml"))]
+    files += sorted((ROOT / "content").rglob("*.yml"))
     return [p for p in files if not str(p.relative_to(ROOT)).startswith(NOT_PROMPTS)]
 
 
@@ -116,7 +117,7 @@ def test_no_button_is_an_opt_out_keyword() -> None:
 
 @pytest.mark.parametrize("section", ["cancel"])
 def test_form_cancel_words_are_not_opt_out_keywords(section: str) -> None:
-    form = yaml.safe_load((ROOT / "data/complaints/form.yml").read_text(encoding="utf-8"))
+    form = yaml.safe_load((ROOT / "content/complaints/form.yml").read_text(encoding="utf-8"))
     words = set(opt_out_words())
     phrases = [_normalise(str(p)) for p in form[section]["phrases"]]
     assert [p for p in phrases if p in words] == []
