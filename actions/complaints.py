@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -25,7 +24,9 @@ from actions.complaint_content import content, normalise
 from actions.identity import verified_phone
 from actions.language import language_of
 from bot.phones import InvalidPhone, mask, to_e164
-from bot.text import ascii_int, is_ascii_digits
+from bot.settings import ENV_NAMES
+from bot.settings import get as settings
+from bot.text import is_ascii_digits
 from bot.tickets.errors import TicketError
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ STORE_TIMEOUT_S = 10.0
 # TEST-ONLY fault injection (tests/integration/test_sms_crash.py): after a NEW complaint
 # ticket is written, wait this many seconds before answering Rasa, so a test can kill Rasa
 # between the ticket write and the SMS inbox's `done`. Unset (the default) in production.
-FAULT_SLEEP_ENV = "KEFU_TEST_FAULT_SLEEP_AFTER_TICKET_S"
+FAULT_SLEEP_ENV = ENV_NAMES["fault_sleep_after_ticket_s"]
 _fault_slept: set[str] = set()  # tickets already delayed in this process: once each
 AFFIRM_WORDS = ("是", "对", "确认", "提交", "好", "yes", "y", "ok", "correct", "confirm", "submit")
 DENY_WORDS = ("不", "否", "错", "改", "no", "n", "wrong", "change")
@@ -243,7 +244,7 @@ def complaint_key(tracker: Tracker) -> str | None:
 
 async def _fault_sleep_after_ticket(number: str) -> None:
     """TEST-ONLY fault injection (FAULT_SLEEP_ENV): once per ticket, hold the answer."""
-    delay = ascii_int(os.environ.get(FAULT_SLEEP_ENV, ""), lo=1, hi=600)
+    delay = settings().fault_sleep_after_ticket_s
     if delay is None or number in _fault_slept:
         return
     _fault_slept.add(number)

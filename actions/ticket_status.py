@@ -18,10 +18,10 @@ from actions import identity, services
 from actions.complaint_content import content
 from actions.complaints import ValidateComplaintForm
 from actions.language import language_of
-from bot.config import Settings
 from bot.identity import otp
 from bot.phones import InvalidPhone, to_e164
 from bot.ratelimit import Limiter
+from bot.settings import get as settings
 from bot.tickets.models import Ticket
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ class ValidateTicketLookupForm(ValidateComplaintForm):
 
 def describe(ticket: Ticket, language: str) -> dict[str, str]:
     svc = services.tickets()
-    due = ticket.resolve_due.astimezone(ZoneInfo(Settings.timezone)).strftime("%Y-%m-%d %H:%M")
+    # The company's zone as configured (KEFU_TIMEZONE): the customer is told the local time.
+    due = ticket.resolve_due.astimezone(ZoneInfo(settings().timezone)).strftime("%Y-%m-%d %H:%M")
     unknown = "待分派" if language == "zh" else "not yet assigned"
     return {
         "ticket": ticket.number,

@@ -154,3 +154,23 @@ async def test_number_comes_from_the_asking_message_when_the_phone_was_asked_aft
     await ActionCheckTicket().run(dispatcher, tracker, {})
     assert [m["response"] for m in dispatcher.messages] == ["utter_ticket_not_found"]
     assert dispatcher.messages[0]["ticket"] == number
+
+
+async def test_due_date_is_told_in_the_configured_time_zone(
+    tickets_redis: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KEFU_TIMEZONE, not the default zone, is the zone of the due date customers are told."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    monkeypatch.setenv("KEFU_TIMEZONE", "America/New_York")
+    number = await file_complaint()
+    verify(tickets_redis, WEB, OWNER_PHONE)
+    [message], _ = await check(OWNER_PHONE, number)
+    ticket = await services.tickets().store.get(number)
+    told = datetime.strptime(message["due"], "%Y-%m-%d %H:%M")
+    new_york = ticket.resolve_due.astimezone(ZoneInfo("America/New_York"))
+    assert told == new_york.replace(second=0, microsecond=0, tzinfo=None)
+    # Shanghai is 12 or 13 hours ahead: the old code's answer would differ.
+    shanghai = ticket.resolve_due.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert told != shanghai.replace(second=0, microsecond=0, tzinfo=None)
