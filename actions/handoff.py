@@ -69,7 +69,7 @@ def reason_of(tracker: Tracker) -> str:
     """Why the customer is handed over (shown to agents)."""
     explicit = tracker.get_slot("handoff_reason")
     if explicit in ("human_handoff", "fallback", "p1_complaint", "form_failures"):
-        return explicit
+        return str(explicit)
     intent = intent_of(tracker)
     if intent == "nlu_fallback":
         return "fallback"

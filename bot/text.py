@@ -7,20 +7,21 @@
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
-def is_ascii_digits(text: object) -> bool:
+def is_ascii_digits(text: object) -> TypeGuard[str]:
     """True for a non-empty string of ASCII digits 0-9 and nothing else."""
     return isinstance(text, str) and _ASCII_DIGITS.fullmatch(text) is not None
 
 
 def ascii_int(text: object, lo: int | None = None, hi: int | None = None) -> int | None:
     """The integer an ASCII-digit string spells, within [lo, hi]; None for anything else."""
-    if not is_ascii_digits(text) or len(text) > 18:  # type: ignore[arg-type]
+    if not is_ascii_digits(text) or len(text) > 18:
         return None
-    value = int(text)  # type: ignore[arg-type]
+    value = int(text)
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         return None
     return value

@@ -202,4 +202,5 @@ async def check_code(
 
 async def pending_phone(redis: aioredis.Redis, conversation_id: str) -> str | None:
     """The phone a live code of this conversation was sent to (for "resend")."""
-    return await redis.hget(code_key(conversation_id), "phone")
+    phone: str | None = await redis.hget(code_key(conversation_id), "phone")
+    return phone

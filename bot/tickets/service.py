@@ -238,7 +238,7 @@ class TicketService:
         return await self.store.add_note(number, text, actor=clean_actor(actor))
 
     async def rate(
-        self, number: str, rating: int, comment: str | None = None, *, actor: str
+        self, number: str, rating: object, comment: str | None = None, *, actor: str
     ) -> Ticket:
         if isinstance(rating, float) and rating.is_integer():
             rating = int(rating)  # JSON 4.0 is the integer 4 (as JSON Schema says)

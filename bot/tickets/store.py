@@ -21,6 +21,7 @@ customer. Single Redis (not Cluster).
 
 from __future__ import annotations
 
+import builtins  # TicketStore.list (a method) shadows list[...] in annotations after it
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -402,13 +403,13 @@ class TicketStore:
             sizes = await pipe.execute()
         return min(zip(sizes, candidates, strict=True))[1]
 
-    async def _recent_for_phone(self, phone: str) -> list[Ticket]:
+    async def _recent_for_phone(self, phone: str) -> builtins.list[Ticket]:
         numbers = await self._r.zrevrange(self.keys.index("phone", phone), 0, PHONE_SCAN_LIMIT - 1)
         return await self._get_many(numbers)
 
     async def open_tickets_for_phone(
         self, phone: str, *, conversation_id: str | None = None
-    ) -> list[Ticket]:
+    ) -> builtins.list[Ticket]:
         """The phone's open tickets that may be disclosed to it, newest first: verified
         ones, and unverified ones filed by `conversation_id` (Ticket.disclosable_to)."""
         return [
@@ -429,7 +430,7 @@ class TicketStore:
             if t.kind == KIND_COMPLAINT and t.phone_verified and t.created_at >= since
         )
 
-    async def tickets_of_conversation(self, conversation_id: str) -> list[Ticket]:
+    async def tickets_of_conversation(self, conversation_id: str) -> builtins.list[Ticket]:
         """The tickets a conversation filed, newest first."""
         numbers = await self._r.zrevrange(
             self.keys.index("conversation", conversation_id), 0, PHONE_SCAN_LIMIT - 1
@@ -523,7 +524,7 @@ class TicketStore:
 
     async def mark_phone_verified(
         self, conversation_id: str, phone: str, *, actor: str = "system"
-    ) -> list[Ticket]:
+    ) -> builtins.list[Ticket]:
         """The conversation proved it owns `phone`: its unverified tickets with that phone
         become verified (listed to the phone, counted for its repeat grade). Returns them."""
 
@@ -543,7 +544,7 @@ class TicketStore:
 
     async def _mutate(
         self, number: str, actor: str, build: Callable[[Ticket, datetime], _Change]
-    ) -> tuple[Ticket, list[HistoryEntry]]:
+    ) -> tuple[Ticket, builtins.list[HistoryEntry]]:
         """Optimistic transaction: WATCH the ticket, decide, MULTI/EXEC; retry on conflict."""
         key = self.keys.ticket(number)
         for _ in range(_MAX_WATCH_RETRIES):
@@ -586,10 +587,11 @@ class TicketStore:
         raise ConcurrentUpdate(f"ticket {number} is being changed by others; retry")
 
     # ---------------------------------------------------------------- SLA
-    async def due_deadlines(self, now: datetime, limit: int) -> list[str]:
-        return await self._r.zrangebyscore(
+    async def due_deadlines(self, now: datetime, limit: int) -> builtins.list[str]:
+        numbers: builtins.list[str] = await self._r.zrangebyscore(
             self.keys.sla, "-inf", now.timestamp(), start=0, num=limit
         )
+        return numbers
 
     async def escalate(
         self, member: str, now: datetime, actor: str = "sla-monitor"
