@@ -6,7 +6,6 @@ import html
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from bot import db
@@ -14,12 +13,12 @@ from bot.config import PROJECT_ROOT, Settings
 from bot.desk import console as desk_console
 from bot.desk import redis_watch
 from bot.desk.auth import api_token_middleware
+from bot.http import REDIS, SETTINGS, WORKERS
 from bot.sms import sender as sms_sender
+from bot.tasks import Workers
 from bot.tickets import api as tickets_api
 
 HERE = Path(__file__).resolve().parent
-SETTINGS = web.AppKey("settings", Settings)
-REDIS = web.AppKey("redis", aioredis.Redis)
 SOCKET_IO_CLIENT = PROJECT_ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
 
 
@@ -57,10 +56,12 @@ async def socket_io_client(_: web.Request) -> web.FileResponse:
 
 async def healthz(request: web.Request) -> web.Response:
     # 200 even when Redis is full: restarting the desk would not help; monitoring reads
-    # "status" and "redis_memory" (bot/desk/redis_watch.py).
+    # "status", "redis_memory" (bot/desk/redis_watch.py) and "workers" (bot/tasks.py:
+    # each background worker, running or not, and its error count).
     memory = redis_watch.status(request.app)
     state = "degraded" if memory["state"] == "full" else "ok"
-    return web.json_response({"status": state, "redis_memory": memory})
+    workers = request.app[WORKERS].status()
+    return web.json_response({"status": state, "redis_memory": memory, "workers": workers})
 
 
 @web.middleware
@@ -84,6 +85,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=64 * 1024,
     )
     app[SETTINGS] = settings
+    app[WORKERS] = Workers()
     app.router.add_get("/", website)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/vendor/socket.io.min.js", socket_io_client)

@@ -19,16 +19,9 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.config import Settings
+from bot.http import json_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def json_error(status: int, field: str | None, message: str) -> web.Response:
-    """The one shape of every desk error: {"error": ..., "field": ...}."""
-    body: dict[str, str] = {"error": message}
-    if field:
-        body["field"] = field
-    return web.json_response(body, status=status)
 
 
 def api_token_middleware(settings: Settings) -> Callable:

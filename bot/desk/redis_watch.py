@@ -11,7 +11,6 @@ while Redis is full and a WARNING when it is nearly full, and reports the state 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from bot.http import REDIS, WORKERS
 from bot.serving import int_setting
 
 logger = logging.getLogger(__name__)
@@ -97,12 +97,6 @@ class RedisMemoryWatch:
         self.status = MemoryStatus(state, used, limit, policy, oom)
         return self.status
 
-    async def run(self, interval_s: float) -> None:
-        while True:
-            await self.check()
-            await asyncio.sleep(interval_s)
-
-
 WATCH = web.AppKey("redis_memory_watch", RedisMemoryWatch)
 
 
@@ -113,16 +107,13 @@ def status(app: web.Application) -> dict:
 
 
 async def _watch_ctx(app: web.Application) -> AsyncIterator[None]:
-    from bot.desk.app import REDIS  # here, not at import: bot.desk.app imports this module
-
     interval = int_setting(os.environ, "KEFU_REDIS_WATCH_INTERVAL_S", 30, lo=1, hi=3600)
     app[WATCH] = watch = RedisMemoryWatch(app[REDIS])
-    task = asyncio.create_task(watch.run(interval))
+    worker = app[WORKERS].periodic("redis_memory_watch", watch.check, interval)
     try:
         yield
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await worker.stop()
 
 
 def setup(app: web.Application) -> None:

@@ -7,14 +7,10 @@ GET /api/sms/sink?limit=50&to=+86...  what the local sink "delivered" (offline m
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable
-
+import redis.asyncio as aioredis
 from aiohttp import web
-from redis.exceptions import RedisError
 
-from bot.desk.auth import json_error
+from bot.http import REDIS, json_error, json_errors_for
 from bot.phones import InvalidPhone, to_e164
 from bot.sms import outbox, sink
 from bot.text import ascii_int
@@ -23,29 +19,7 @@ MAX_LIMIT = 500
 
 PREFIX = "/api/sms/"
 
-log = logging.getLogger(__name__)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """On /api/sms/ routes: JSON for router errors (404/405), and 503 JSON when Redis is
-    down, as the other desk APIs answer, never a plain-text 500."""
-    if not request.path.startswith(PREFIX):
-        return await handler(request)
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        field = {404: "path", 405: "method", 413: "body"}.get(exc.status, "request")
-        response = json_error(exc.status, field, exc.reason)
-        if "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
-        return response
-    except (RedisError, OSError, asyncio.TimeoutError):
-        log.exception("SMS API: Redis unavailable")
-        return json_error(503, "storage", "storage unavailable; retry")
+json_errors = json_errors_for((PREFIX,), "storage unavailable; retry")
 
 
 def _limit(request: web.Request) -> int | web.Response:
@@ -55,9 +29,7 @@ def _limit(request: web.Request) -> int | web.Response:
     return limit
 
 
-def _redis(request: web.Request):  # type: ignore[no-untyped-def]
-    from bot.desk.app import REDIS  # bot.desk.app imports this package
-
+def _redis(request: web.Request) -> aioredis.Redis:
     return request.app[REDIS]
 
 

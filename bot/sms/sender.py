@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
+from bot.http import REDIS
 from bot.sms import api, optout, outbox
 from bot.sms.quiet_hours import release_time
 from bot.sms.ratelimit import RateLimiter
@@ -356,8 +357,6 @@ async def stop(sender: Sender, tasks: list[asyncio.Task], timeout: float = 5.0) 
 
 
 async def _sender_ctx(app: web.Application) -> AsyncIterator[None]:
-    from bot.desk.app import REDIS  # here, not at import: bot.desk.app imports this module
-
     settings = SmsSettings.from_env()
     transport = TwilioTransport(settings) if settings.live else None
     if transport is None:

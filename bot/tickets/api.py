@@ -1,4 +1,4 @@
-"""Desk HTTP API for tickets, its OpenAPI document, and the SLA monitor worker.
+"""Desk HTTP API for tickets and its OpenAPI document; starts the SLA monitor worker.
 
 `setup(app)` is the one call create_app makes. Authentication is the desk's bearer-token
 middleware (every /api/ route); this module turns every failure on its routes into the
@@ -7,7 +7,6 @@ desk's JSON error shape {"error", "field"}.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -16,11 +15,9 @@ from typing import Any
 
 from aiohttp import web
 from jsonschema import Draft7Validator
-from redis.exceptions import RedisError
 
-from bot.desk.auth import json_error
-from bot.tasks import stop_task
-from bot.tickets import openapi
+from bot.http import REDIS, SETTINGS, WORKERS, json_error, json_errors_for
+from bot.tickets import openapi, sla_monitor
 from bot.tickets.errors import (
     ConcurrentUpdate,
     IllegalTransition,
@@ -29,7 +26,6 @@ from bot.tickets.errors import (
 )
 from bot.tickets.models import Status, TicketFilter
 from bot.tickets.service import Policies, TicketService
-from bot.tickets.sla import SlaMonitor
 from bot.tickets.validation import DEFAULT_LIMIT, clean_phone, is_ticket_number
 
 log = logging.getLogger(__name__)
@@ -61,24 +57,7 @@ def _handles_ticket_errors(handler: Handler) -> Handler:
     return wrapped
 
 
-@web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """On ticket routes: JSON for router errors (404/405/413) and 503 when Redis is down."""
-    if not request.path.startswith(PREFIXES):
-        return await handler(request)
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        field = {404: "path", 405: "method", 413: "body"}.get(exc.status, "request")
-        response = json_error(exc.status, field, exc.reason)
-        if "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
-        return response
-    except (RedisError, OSError, asyncio.TimeoutError):
-        log.exception("ticket store unavailable")
-        return json_error(503, "storage", "the ticket store is unavailable; retry later")
+json_errors = json_errors_for(PREFIXES, "the ticket store is unavailable; retry later")
 
 
 # ------------------------------------------------------------------ input
@@ -255,32 +234,17 @@ async def openapi_document(request: web.Request) -> web.Response:
 
 # ------------------------------------------------------------------ wiring
 async def _tickets_ctx(app: web.Application) -> AsyncIterator[None]:
-    # Imported here: bot.desk.app imports this module to call setup().
-    from bot.desk.app import REDIS, SETTINGS
-
     settings = app[SETTINGS]
     service = TicketService.build(app[REDIS], app[POLICIES], settings.timezone)
     app[TICKETS] = service
-    monitor = SlaMonitor(service.store)
-    stop = asyncio.Event()
-    task = asyncio.create_task(_monitor(service, monitor, settings.sla_check_interval_s, stop))
+    monitor = sla_monitor.start(app[WORKERS], service.store, settings.sla_check_interval_s)
     yield
-    stop.set()
-    await stop_task(task)  # repeats the cancel: redis-py 4.6 can swallow one
-
-
-async def _monitor(
-    service: TicketService, monitor: SlaMonitor, interval_s: float, stop: asyncio.Event
-) -> None:
-    for warning in await service.store.check_durability():
-        log.warning("%s", warning)
-    await monitor.run_forever(interval_s, stop)
+    await monitor.stop()
 
 
 def setup(app: web.Application) -> None:
-    """Ticket routes, their OpenAPI document, and the SLA monitor (one per desk process)."""
-    from bot.desk.app import SETTINGS
-
+    """Ticket routes, their OpenAPI document, and the SLA monitor (bot.tickets.sla_monitor,
+    one per desk process)."""
     policies = Policies.load(app[SETTINGS].policy_dir)  # a bad YAML stops the desk here
     app[POLICIES] = policies
     app[OPENAPI] = openapi.build_document(policies)

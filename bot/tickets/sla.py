@@ -1,27 +1,19 @@
-"""限时处理: SLA deadlines per grade (content/policy/sla.yml) and the monitor that escalates.
+"""限时处理: SLA deadlines per grade (content/policy/sla.yml), and how they are promised.
 
-The monitor may run in every desk process at once: each missed deadline is a member of
-one Redis sorted set, and a Lua script atomically removes it and escalates, so exactly one
-process escalates it (see TicketStore.escalate).
+The worker that escalates missed deadlines is bot.tickets.sla_monitor.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bot.tickets.errors import PolicyError
 from bot.tickets.policy import SLA_FILE, load_yaml
-
-if TYPE_CHECKING:
-    from bot.tickets.store import Escalation, TicketStore
 
 log = logging.getLogger(__name__)
 
@@ -102,49 +94,3 @@ class SlaPolicy:
     def promise(self, grade: str, language: str) -> str:
         """The promised first-response time, in the customer's language."""
         return describe(self._terms[grade].first_response, language)
-
-
-class SlaMonitor:
-    """Finds missed deadlines and escalates each exactly once (safe in many processes)."""
-
-    BATCH = 100
-
-    def __init__(self, store: TicketStore, clock: Clock = utc_now) -> None:
-        self._store = store
-        self._clock = clock
-
-    async def run_once(self) -> list[Escalation]:
-        """One sweep; returns the escalations THIS monitor performed."""
-        now = self._clock()
-        done: list[Escalation] = []
-        # Bounded: each due member is removed by whichever monitor claims it.
-        for _ in range(1000):
-            due = await self._store.due_deadlines(now, self.BATCH)
-            for member in due:
-                escalation = await self._store.escalate(member, now)
-                if escalation is not None:
-                    log.warning(
-                        "SLA breach: %s missed its %s deadline %s; grade %s -> %s",
-                        escalation.number,
-                        escalation.kind,
-                        escalation.deadline.isoformat(),
-                        escalation.from_grade,
-                        escalation.to_grade,
-                    )
-                    done.append(escalation)
-            if len(due) < self.BATCH:
-                break
-        return done
-
-    async def run_forever(self, interval_s: float, stop: asyncio.Event | None = None) -> None:
-        """Sweep every interval_s until `stop` is set; a Redis hiccup is logged and retried."""
-        stop = stop or asyncio.Event()
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - keep monitoring; the next sweep retries
-                log.exception("SLA monitor sweep failed")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval_s)

@@ -8,7 +8,8 @@ import pytest
 from bot.tickets.errors import PolicyError
 from bot.tickets.models import Status, TicketFilter
 from bot.tickets.service import Policies, TicketService
-from bot.tickets.sla import SlaMonitor, SlaPolicy, describe, parse_duration
+from bot.tickets.sla import SlaPolicy, describe, parse_duration
+from bot.tickets.sla_monitor import SlaMonitor
 from tests.tickets.conftest import FakeClock, complaint
 
 

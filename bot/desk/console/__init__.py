@@ -25,6 +25,7 @@ from bot.handoff.policy import HandoffConfig
 from bot.handoff.presence import Presence
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.store import HandoffStore
+from bot.http import REDIS, SETTINGS
 from bot.tickets.roster import Roster
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -33,8 +34,6 @@ PROXIES = web.AppKey("trusted_proxies", TrustedProxies)
 
 
 async def _console_ctx(app: web.Application) -> AsyncIterator[None]:
-    from bot.desk.app import REDIS, SETTINGS  # bot.desk.app imports this package
-
     settings = app[SETTINGS]
     redis = app[REDIS]
     config = app[HANDOFF_CONFIG]
@@ -74,8 +73,6 @@ async def _console_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def setup(app: web.Application) -> None:
     """Console routes, its guard middleware, and its workers (live view, sync, retries)."""
-    from bot.desk.app import SETTINGS
-
     settings = app[SETTINGS]
     # A bad YAML stops the desk here, not in the middle of a conversation.
     app[HANDOFF_CONFIG] = HandoffConfig.load(

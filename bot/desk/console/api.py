@@ -28,12 +28,12 @@ from typing import Any
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from bot.desk.auth import json_error
 from bot.desk.console.context import CONSOLE, Console, current_user, valid_conversation_id
 from bot.desk.users import User
 from bot.handoff.errors import HandoffError
 from bot.handoff.rasa_client import RasaError, transcript
 from bot.handoff.store import AGENT, QUEUED, Conversation
+from bot.http import json_error
 from bot.identity.verification import verified_phone
 from bot.phones import InvalidPhone, to_e164
 from bot.sms import outbox

@@ -8,9 +8,9 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
-from bot.desk.auth import json_error
 from bot.desk.console.context import CONSOLE, SESSION, USER
 from bot.desk.console.sessions import COOKIE, CSRF_FIELD, CSRF_HEADER, tokens_equal
+from bot.http import json_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
