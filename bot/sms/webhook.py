@@ -4,16 +4,25 @@ Twilio signs the exact URL it called plus every form field, blank ones included
 (Sanic's request.form drops blanks, which would break valid signatures), so the
 body is parsed here. Behind a proxy the URL Twilio called differs from the one
 the server sees: SMS_PUBLIC_URL gives the public base.
+
+Framework-neutral: the Rasa channel (Sanic, inbound messages) and the desk (aiohttp,
+delivery status callbacks) both call authenticate() with what their request holds.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from urllib.parse import unquote_to_bytes
 
 from twilio.request_validator import RequestValidator
 
+logger = logging.getLogger(__name__)
+
 SIGNATURE_HEADER = "X-Twilio-Signature"
 MAX_FORM_BYTES = 256 * 1024  # a Twilio SMS webhook is a few KB; room for bad input to get a 400
+# Used with fullmatch: "$" alone would let a trailing newline through.
+MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
 
 
 class WebhookError(Exception):
@@ -72,3 +81,32 @@ def public_url(configured_base: str | None, seen_url: str, path: str, query: str
 
 def signature_valid(token: str, url: str, params: FormParams, signature: str) -> bool:
     return RequestValidator(token).validate(url, params, signature)
+
+
+def authenticate(
+    token: str | None,
+    public_base: str | None,
+    *,
+    signature: str | None,
+    content_type: str | None,
+    body: bytes,
+    seen_url: str,
+    path: str,
+    query: str,
+) -> FormParams:
+    """The form of a request Twilio signed; raises WebhookError (403 unsigned or forged,
+    415 not a form, 4xx malformed). `path` and `query` as received, still percent-encoded."""
+    if not signature:
+        raise WebhookError(403, SIGNATURE_HEADER, f"{SIGNATURE_HEADER} header is required")
+    if not token:
+        raise WebhookError(403, SIGNATURE_HEADER, "signatures cannot be checked: no auth token")
+    if (content_type or "").split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+        raise WebhookError(
+            415, "Content-Type", "Content-Type must be application/x-www-form-urlencoded"
+        )
+    params = parse_form(body)
+    url = public_url(public_base, seen_url, path, query)
+    if not signature_valid(token, url, params, signature):
+        logger.warning("Twilio request with a bad signature refused (url %s)", url)
+        raise WebhookError(403, SIGNATURE_HEADER, "signature does not match the request")
+    return params

@@ -94,8 +94,10 @@ def test_only_public_paths_pass_the_proxy(proxy: str) -> None:
     }
     for path, code in public.items():
         assert status(proxy + path) == code, path
-    # Twilio's webhook is reached (and refuses an unsigned request itself).
+    # Twilio's webhooks are reached (and refuse an unsigned request themselves): inbound SMS
+    # on Rasa, delivery status on the desk (Rasa has no such route: it would answer 404).
     assert status(proxy + "/webhooks/sms/webhook", "POST", b"From=%2B8613800138000") in (400, 403)
+    assert status(proxy + "/webhooks/sms/status?id=OB0123456789ab", "POST", b"MessageSid=x") == 403
     private = [
         f"/conversations/x/tracker?token={RASA_TOKEN}",
         f"/status?token={RASA_TOKEN}",
