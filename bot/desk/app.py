@@ -14,6 +14,7 @@ from bot.desk import console as desk_console
 from bot.desk import redis_watch
 from bot.desk.auth import api_token_middleware
 from bot.http import REDIS, SETTINGS, WORKERS
+from bot.sms import api as sms_api
 from bot.sms import delivery_status as sms_delivery_status
 from bot.sms import sender as sms_sender
 from bot.tasks import Workers
@@ -95,6 +96,7 @@ def create_app(settings: Settings) -> web.Application:
     # Each capability adds its routes and background workers here, one line each:
     # setup(app) registers routes and appends to app.cleanup_ctx for workers.
     tickets_api.setup(app)
+    sms_api.setup(app)
     sms_delivery_status.setup(app)
     sms_sender.setup(app)
     desk_console.setup(app)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
+from bot import streams
 from bot.phones import InvalidPhone, to_e164
 from bot.sms import segments, sink
 from bot.sms.settings import Retention
@@ -344,12 +345,8 @@ async def find(redis: aioredis.Redis, idempotency_key: str) -> list[dict[str, st
 
 
 async def ensure_group(redis: aioredis.Redis) -> None:
-    try:
-        # From id 0: entries queued before any sender ever ran are delivered too.
-        await redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
-    except aioredis.ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
+    # From id 0: entries queued before any sender ever ran are delivered too.
+    await streams.ensure_group(redis, STREAM, GROUP, "0")
 
 
 async def claim(redis: aioredis.Redis, message_id: str) -> tuple[str, OutboxMessage | None]:

@@ -1,6 +1,7 @@
 """The outbox sender: desk-service workers that deliver queued SMS.
 
-Wired into the desk with one line, `sms_sender.setup(app)`. Per message it:
+Wired into the desk with one line, `sms_sender.setup(app)`; its workers are supervised
+periodic tasks (bot.tasks) on the desk's app[WORKERS], shown on /healthz. Per message it:
 - skips opted-out numbers, except replies to what the customer just sent;
 - defers non-urgent kinds (notice, survey, reminder) past quiet hours;
 - without a Twilio account (the default) delivers to the local sink;
@@ -17,15 +18,14 @@ are reclaimed with XAUTOCLAIM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import os
 import random
-import secrets
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -34,12 +34,14 @@ from redis.exceptions import RedisError
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from bot.http import REDIS
-from bot.sms import api, optout, outbox
+from bot.http import REDIS, WORKERS
+from bot.sms import optout, outbox
 from bot.sms.quiet_hours import release_time
 from bot.sms.ratelimit import RateLimiter
 from bot.sms.settings import SmsSettings, status_callback_url
 from bot.sms.twilio_http import RebasedAsyncHttpClient
+from bot.streams import consumer_name
+from bot.tasks import Periodic, Workers
 
 logger = logging.getLogger(__name__)
 
@@ -146,10 +148,14 @@ class Sender:
         self.settings = settings
         self.transport = transport
         self.limiter = RateLimiter(redis, settings.rate_per_sec)
-        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-        # Loops stop between Redis calls: cancelling redis-py 4.6 mid-command (a blocking
-        # XREADGROUP) can leave the task waiting forever.
+        self.consumer = consumer or consumer_name()
+        # stop() lets a round finish before cancelling: a message half sent is resumed
+        # only after reclaim_idle_s, and cancelling redis-py 4.6 mid-command is fragile.
         self.stopping = False
+        self.active = 0  # rounds under way (reading, sending)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._group_ready = False
 
     # ---- one message -------------------------------------------------------------------
 
@@ -281,23 +287,32 @@ class Sender:
             # Left pending: XAUTOCLAIM hands it to a worker again after reclaim_idle_s.
             logger.exception("outbox entry %s (%s) failed", entry_id, fields.get("id"))
 
-    async def work(self, name: str) -> None:
-        """One worker: reads new entries from the consumer group, forever."""
-        consumer = f"{self.consumer}-{name}"
-        group_ready = False
-        while not self.stopping:
+    @contextlib.asynccontextmanager
+    async def _busy(self) -> AsyncIterator[None]:
+        self.active += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self.active -= 1
+            if not self.active:
+                self._idle.set()
+
+    async def read_once(self, consumer: str) -> None:
+        """One round of a worker: waits up to 1 s for a new entry and handles it."""
+        if self.stopping:  # shutting down: take nothing new; stop() cancels us while we wait
+            await asyncio.Event().wait()
+        async with self._busy():
+            if not self._group_ready:  # here, not at startup: the desk starts without Redis
+                await outbox.ensure_group(self.redis)
+                self._group_ready = True
             try:
-                if not group_ready:  # here, not at startup: the desk starts without Redis
-                    await outbox.ensure_group(self.redis)
-                    group_ready = True
                 batches = await self.redis.xreadgroup(
                     outbox.GROUP, consumer, {outbox.STREAM: ">"}, count=1, block=READ_BLOCK_MS
                 )
-            except (RedisError, OSError) as exc:
-                group_ready = group_ready and "NOGROUP" not in str(exc)
-                logger.warning("outbox read failed (%s); retrying", exc)
-                await asyncio.sleep(1.0)
-                continue
+            except RedisError as exc:
+                self._group_ready = self._group_ready and "NOGROUP" not in str(exc)
+                raise
             for _stream, entries in batches or []:
                 for entry_id, fields in entries:
                     await self._safe_process(entry_id, fields)
@@ -319,41 +334,36 @@ class Sender:
             await self._safe_process(entry_id, fields)
         return len(claimed)
 
-    async def housekeeping(self) -> None:
+    async def reclaim_once(self) -> None:
+        if self.stopping:
+            return
+        async with self._busy():
+            await self.housekeeping_once()
+
+    def start(self, workers: Workers) -> list[Periodic]:
+        """Starts the readers, the release of due deferred messages (every second) and the
+        reclaim of stalled entries, on `workers`; stop them with stop()."""
+        self.stopping = False
+        readers = [
+            workers.periodic(f"sms_sender_{i}", partial(self.read_once, f"{self.consumer}-{i}"), 0)
+            for i in range(self.settings.concurrency)
+        ]
         reclaim_every = max(1.0, min(30.0, self.settings.reclaim_idle_s / 4))
-        last_reclaim = 0.0
-        while not self.stopping:
-            try:
-                await outbox.release_due(self.redis)
-                if time.monotonic() - last_reclaim >= reclaim_every:
-                    last_reclaim = time.monotonic()
-                    await self.housekeeping_once()
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                logger.warning("outbox housekeeping: %s", exc)
-            except Exception:
-                logger.exception("outbox housekeeping failed")
-            await asyncio.sleep(1.0)
+        return [
+            *readers,
+            workers.periodic("sms_outbox_release", partial(outbox.release_due, self.redis), 1.0),
+            workers.periodic("sms_outbox_reclaim", self.reclaim_once, reclaim_every),
+        ]
 
-
-def start(sender: Sender) -> list[asyncio.Task]:
-    """Starts the workers and the housekeeping loop; stop them with stop()."""
-    sender.stopping = False
-    tasks = [asyncio.create_task(sender.work(str(i))) for i in range(sender.settings.concurrency)]
-    tasks.append(asyncio.create_task(sender.housekeeping()))
-    return tasks
-
-
-async def stop(sender: Sender, tasks: list[asyncio.Task], timeout: float = 5.0) -> None:
-    """Lets the loops finish their current step (a blocking read ends within 1 s), then
-    cancels whatever is left. An unfinished message stays pending and is reclaimed."""
-    sender.stopping = True
-    _done, pending = await asyncio.wait(tasks, timeout=timeout)
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.wait(pending, timeout=timeout)
+    async def stop(self, tasks: list[Periodic], timeout: float = 5.0) -> None:
+        """Lets the workers finish their current round (a blocking read ends within 1 s,
+        then its message is handled), then stops them. A message left unfinished stays
+        pending and is reclaimed."""
+        self.stopping = True
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        for task in tasks:
+            await task.stop()
 
 
 async def _sender_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -362,16 +372,16 @@ async def _sender_ctx(app: web.Application) -> AsyncIterator[None]:
     if transport is None:
         logger.info("no Twilio account configured: SMS go to the local sink (%s)", "kefu:sms:sink")
     worker = Sender(app[REDIS], settings, transport)
-    tasks = start(worker)
+    tasks = worker.start(app[WORKERS])
     try:
         yield
     finally:
-        await stop(worker, tasks)
+        await worker.stop(tasks)
         if transport is not None:
             await transport.close()
 
 
 def setup(app: web.Application) -> None:
-    """Desk capability: the outbox sender workers and the read-only outbox API."""
-    api.setup(app)
+    """Desk capability: the outbox sender's workers (the outbox API and the delivery status
+    callbacks are bot.sms.api and bot.sms.delivery_status)."""
     app.cleanup_ctx.append(_sender_ctx)
