@@ -38,8 +38,8 @@ class Console:
     rasa: RasaClient
     ops: AgentOps
     proxies: TrustedProxies = field(default_factory=TrustedProxies)
-    hub: object = field(default=None)  # live.LiveHub (set by live.live_ctx)
-    sync: object = field(default=None)  # live.SyncWorker (set by live.live_ctx)
+    hub: object = field(default=None)  # live.LiveHub (set when the workers start)
+    sync: object = field(default=None)  # bot.handoff.sync.HandoffSync (likewise)
 
     def name_for(self, staff: Staff, language: str) -> str:
         """The name customers see: the roster's, in their language, else the user's own."""
