@@ -33,6 +33,10 @@ ACTION_TOKEN = "7e57" + "b" * 60  # KEFU_ACTION_TOKEN: Rasa -> action server
 REDIS_PASSWORD = "7e57" + "c" * 60  # requirepass of the test redis-server
 WEB_SESSION_SECRET = "7e57" + "d" * 60  # KEFU_WEB_SESSION_SECRET: signs web session tokens
 
+# The handoff/desk fixtures (Redis DB 3, the stand-in Rasa, desk apps and processes) serve
+# tests/handoff, tests/desk, tests/actions, tests/channels, tests/bot and the stack suites.
+pytest_plugins = ["tests.support.handoff"]
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -13,7 +13,7 @@ from bot.handoff.agent_ops import CALLBACK_OFFERED_SLOT, AgentOps
 from bot.handoff.policy import HandoffConfig
 from bot.handoff.service import RATE_LIMITED, HandoffService, QueueTicket, Unavailable
 from bot.handoff.store import CHANGES, CLOSED, EXPIRED_BY, QUEUED, HandoffStore
-from tests.handoff.conftest import FakeClock, FakeRasa, policy
+from tests.support.handoff import FakeClock, FakeRasa, policy
 
 
 async def test_unclaimed_handoffs_expire_with_a_callback_offer(

@@ -9,7 +9,7 @@ from bot.handoff.policy import HandoffConfig
 from bot.handoff.service import CLOSED_HOURS, NO_AGENTS, HandoffService, QueueTicket, Unavailable
 from bot.handoff.store import QUEUED
 from bot.tickets.service import TicketService
-from tests.handoff.conftest import OPEN_TIME, FakeClock
+from tests.support.handoff import OPEN_TIME, FakeClock
 
 PHONE = "+8613800138000"
 NIGHT = OPEN_TIME + 14 * 3600  # 00:00 in Shanghai

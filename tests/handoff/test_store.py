@@ -20,7 +20,7 @@ from bot.handoff.store import (
     HandoffStore,
 )
 from bot.phones import mask
-from tests.handoff.conftest import OPEN_TIME, policy
+from tests.support.handoff import OPEN_TIME, policy
 
 
 @pytest.fixture

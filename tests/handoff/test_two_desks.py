@@ -12,11 +12,11 @@ from aiohttp.test_utils import TestClient
 
 from bot import broker
 from bot.desk.console.context import CONSOLE
-from bot.handoff.sync import GROUP as SYNC_GROUP
+from bot.desk.console.live import SYNC_GROUP
 from bot.handoff.policy import HandoffConfig
 from bot.handoff.service import HandoffService
 from tests.conftest import RedisServer
-from tests.handoff.conftest import (
+from tests.support.handoff import (
     FakeRasa,
     create_user,
     desk_settings,

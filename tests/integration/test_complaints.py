@@ -11,7 +11,7 @@ import pytest
 from bot import db
 from bot.tickets.service import TicketService
 from tests.conftest import Stack
-from tests.integration.test_webchat import Customer
+from tests.support.webchat import Customer
 
 pytestmark = pytest.mark.stack
 

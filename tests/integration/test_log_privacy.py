@@ -19,7 +19,7 @@ from bot import db
 from bot.logmask import PHONE_PATTERN
 from bot.phones import mask
 from tests.conftest import DESK_TEST_TOKEN, Stack
-from tests.sms.helpers import inbound, post_signed, read_sink, wait_for_sink
+from tests.support.sms import inbound, post_signed, read_sink, wait_for_sink
 
 pytestmark = pytest.mark.stack
 

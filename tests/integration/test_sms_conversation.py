@@ -15,7 +15,7 @@ import pytest
 from bot import db
 from bot.tickets.service import TicketService
 from tests.conftest import Stack
-from tests.sms.helpers import inbound, post_signed, read_sink, wait_for_sink
+from tests.support.sms import inbound, post_signed, read_sink, wait_for_sink
 
 pytestmark = pytest.mark.stack
 

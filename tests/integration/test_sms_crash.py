@@ -41,7 +41,7 @@ from tests.conftest import (
     stop_processes,
     wait_until,
 )
-from tests.sms.helpers import eventually, inbound, post_signed, read_sink, wait_for_sink
+from tests.support.sms import eventually, inbound, post_signed, read_sink, wait_for_sink
 
 pytestmark = pytest.mark.stack
 

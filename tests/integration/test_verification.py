@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 
 from bot.tickets.service import TicketService
 from tests.conftest import DESK_TEST_TOKEN, RASA_TOKEN, Stack
-from tests.integration.test_webchat import Customer
+from tests.support.webchat import Customer
 
 pytestmark = pytest.mark.stack
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from collections.abc import AsyncIterator
 
 import pytest
-import socketio
 
 from actions.language import detect_language
 from bot.channels.webchat import MAX_MESSAGE_CHARS
 from tests.conftest import Stack
+from tests.support.webchat import Customer, stored_events
 
 pytestmark = pytest.mark.stack
 
@@ -24,51 +22,6 @@ def is_chinese(text: str) -> bool:
 def is_english(text: str) -> bool:
     # English answers may still name the WeChat account 客服电力.
     return detect_language(text) == "en"
-
-
-class Customer:
-    """A website visitor speaking to Rasa the way the widget does.
-
-    The server names the conversation: `session_id` and `token` come from its
-    `session_confirm`. Pass the `token` of an earlier visit to resume that conversation.
-    """
-
-    def __init__(self, url: str, token: str | None = None) -> None:
-        self.url = url
-        self.token = token
-        self.session_id = ""
-        self.resumed = False
-        self.client = socketio.AsyncClient(reconnection=False)
-        self.replies: asyncio.Queue[dict] = asyncio.Queue()
-        self.errors: asyncio.Queue[dict] = asyncio.Queue()
-        self.confirms: asyncio.Queue[dict] = asyncio.Queue()
-        self.client.on("bot_uttered", self.replies.put_nowait)
-        self.client.on("kefu_error", self.errors.put_nowait)
-        self.client.on("session_confirm", self.confirms.put_nowait)
-
-    async def connect(self) -> None:
-        await self.client.connect(self.url, transports=["websocket"], socketio_path="/socket.io")
-        await self.request_session({"token": self.token} if self.token else {})
-
-    async def request_session(self, payload: object) -> dict:
-        """Sends session_request with any payload; returns (and adopts) the confirmation."""
-        await self.client.emit("session_request", payload)
-        confirm = await asyncio.wait_for(self.confirms.get(), 10)
-        assert re.fullmatch(r"web:[0-9a-f]{32}", confirm["session_id"])
-        self.session_id, self.token = confirm["session_id"], confirm["token"]
-        self.resumed = confirm["resumed"]
-        return confirm
-
-    async def say(self, message: object, **extra: object) -> None:
-        # No session_id: the server knows the socket's conversation.
-        await self.client.emit("user_uttered", {"message": message, **extra})
-
-    async def reply(self, timeout: float = 30) -> dict:
-        return await asyncio.wait_for(self.replies.get(), timeout)
-
-    async def ask(self, text: str) -> str:
-        await self.say(text)
-        return (await self.reply())["text"]
 
 
 @pytest.fixture
@@ -107,21 +60,6 @@ async def test_interim_flows_are_honest(customer: Customer) -> None:
     # Bill lookup arrives in a later release: the bot says so and gives what works today.
     reply = await customer.ask("这个月电费是多少")
     assert "400-800-9559" in reply and "元" not in reply
-
-
-async def stored_events(stack: Stack, session_id: str, user_turns: int) -> list[dict]:
-    """The tracker Rasa saved in Redis, once it holds `user_turns` user messages.
-
-    Rasa saves the tracker just after sending the replies, so poll briefly.
-    """
-    events: list[dict] = []
-    for _ in range(50):
-        stored = stack.redis.client().get(f"kefu:tracker:{session_id}")
-        events = json.loads(stored)["events"] if stored else []
-        if sum(e["event"] == "user" for e in events) >= user_turns:
-            break
-        await asyncio.sleep(0.1)
-    return events
 
 
 async def test_conversation_is_stored_in_redis(customer: Customer, stack: Stack) -> None:

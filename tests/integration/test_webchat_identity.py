@@ -29,7 +29,7 @@ from bot.channels.webchat import (
 )
 from bot.identity.tokens import Signer, new_web_id
 from tests.conftest import WEB_SESSION_SECRET, Stack
-from tests.integration.test_webchat import Customer, stored_events
+from tests.support.webchat import Customer, stored_events
 
 pytestmark = pytest.mark.stack
 

@@ -22,7 +22,7 @@ from sanic import Sanic
 from bot.sms.channel import SmsInput
 from bot.sms.settings import SmsSettings
 from tests.conftest import ROOT, RedisServer, free_port, wait_until
-from tests.sms.helpers import TOKEN
+from tests.support.sms import TOKEN
 
 SMS_DB = 2
 PRISM = ROOT / "node_modules" / ".bin" / "prism"
@@ -119,7 +119,7 @@ async def sms_server(
     bot.gate.set()
     yield _sms_server
     bot.gate.set()
-    await _sms_server.channel.turns.drain()
+    await _sms_server.channel.drain()
 
 
 @pytest_asyncio.fixture

@@ -17,10 +17,9 @@ from aiohttp import web
 
 from bot.sms import optout, outbox, sender
 from bot.sms.settings import SmsSettings
-from bot.tasks import Workers
 from tests.conftest import free_port
 from tests.sms.conftest import Prism
-from tests.sms.helpers import ACCOUNT_SID, CUSTOMER, OUR_NUMBER, TOKEN, eventually
+from tests.support.sms import ACCOUNT_SID, CUSTOMER, OUR_NUMBER, TOKEN, eventually
 
 
 @dataclass
@@ -123,7 +122,7 @@ def twilio_error(status: int, code: int, message: str) -> tuple[int, dict]:
 
 async def run_until_settled(worker: sender.Sender, redis: aioredis.Redis, message_id: str) -> dict:
     """Runs the real worker loops until the message reaches a final state."""
-    tasks = worker.start(Workers())
+    tasks = sender.start(worker)
     try:
 
         async def settled() -> dict | None:
@@ -132,7 +131,7 @@ async def run_until_settled(worker: sender.Sender, redis: aioredis.Redis, messag
 
         return await eventually(settled, timeout=30)
     finally:
-        await worker.stop(tasks)
+        await sender.stop(worker, tasks)
 
 
 async def test_what_the_outbox_sends_passes_the_specs_request_validation(

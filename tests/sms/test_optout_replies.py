@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from bot.sms import optout, outbox, sink
 from bot.sms.sender import Sender
 from bot.sms.settings import SmsSettings
-from tests.sms.helpers import CUSTOMER
+from tests.support.sms import CUSTOMER
 
 WINDOW_S = 600.0
 

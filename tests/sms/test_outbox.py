@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.sms import outbox
-from tests.sms.helpers import CUSTOMER
+from tests.support.sms import CUSTOMER
 
 
 async def test_enqueue_records_segments_encoding_and_queues_it(redis: aioredis.Redis) -> None:

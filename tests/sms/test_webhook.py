@@ -7,7 +7,7 @@ import hmac
 import pytest
 
 from bot.sms.webhook import WebhookError, parse_form, public_url, signature_valid
-from tests.sms.helpers import TOKEN, sign
+from tests.support.sms import TOKEN, sign
 
 
 def test_parse_keeps_blank_values_order_and_repeats() -> None:

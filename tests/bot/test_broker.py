@@ -15,7 +15,7 @@ from rasa.utils.endpoints import EndpointConfig
 from bot import broker
 from bot.broker import RedisStreamEventBroker
 from tests.conftest import RedisServer
-from tests.handoff.conftest import db_url
+from tests.support.handoff import db_url
 
 STREAM = "test:events"
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
-import aiohttp
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
@@ -13,29 +11,20 @@ from bot import broker
 from bot.desk.console.context import CONSOLE
 from bot.handoff.agent_ops import AgentOps, Staff
 from bot.handoff.policy import HandoffConfig
-from bot.handoff.service import HandoffService, QueueTicket
 from bot.handoff.store import PENDING_SYNC, HandoffStore
-from tests.handoff.conftest import FakeClock, FakeRasa, create_user, eventually, login
+from tests.support.handoff import (
+    FakeClock,
+    FakeRasa,
+    create_user,
+    eventually,
+    login,
+    post,
+    queue_customer,
+)
 
 PHONE = "+8613800138000"
 ABC = "/console/api/conversations/web-abc"
 XSS = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
-
-
-async def queue_customer(
-    redis: aioredis.Redis, config: HandoffConfig, conversation: str, **kwargs: Any
-) -> QueueTicket:
-    service = HandoffService.build(redis, config)
-    await service.presence.heartbeat("someone")
-    outcome = await service.request(conversation, kwargs.pop("channel", "socketio"), **kwargs)
-    assert isinstance(outcome, QueueTicket)
-    return outcome
-
-
-async def post(
-    client: TestClient, csrf: str, path: str, body: Any = None
-) -> aiohttp.ClientResponse:
-    return await client.post(path, json=body, headers={"X-CSRF-Token": csrf})
 
 
 async def test_claim_reply_note_ticket_hand_back(

@@ -1,5 +1,7 @@
-"""Handoff fixtures: the real Redis (DB 3, flushed per test), a settable clock, a stand-in
-Rasa HTTP API, desk apps with the console, and the end-to-end stack (built on `stack`)."""
+"""Handoff and desk fixtures: the real Redis (DB 3, flushed per test), a settable clock, a
+stand-in Rasa HTTP API, desk apps with the console, and the end-to-end stack (built on
+`stack`). A pytest plugin (tests/conftest.py: pytest_plugins), so tests/handoff, tests/desk,
+tests/actions, tests/channels, tests/bot and the stack suites share one definition."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -25,9 +28,10 @@ from bot.desk.app import create_app
 from bot.desk.users import UserStore
 from bot.handoff.hours import BusinessHours
 from bot.handoff.policy import HandoffConfig, Messages, QueuePolicy
-from bot.handoff.service import HandoffService
+from bot.handoff.service import HandoffService, QueueTicket
 from bot.tickets.service import Policies, TicketService
 from tests.conftest import (
+    ROOT,
     RedisServer,
     free_port,
     http_ok,
@@ -38,8 +42,7 @@ from tests.conftest import (
 )
 
 DB = 3  # ours; other tests use DB 0-2
-HERE = Path(__file__).resolve().parent
-ALWAYS_OPEN = HERE / "data" / "always_open.yml"
+ALWAYS_OPEN = ROOT / "tests" / "handoff" / "data" / "always_open.yml"
 # Wednesday 2026-11-25 10:00 in Shanghai: inside the default business hours.
 OPEN_TIME = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc).timestamp()
 PASSWORD = "correct horse battery"
@@ -255,6 +258,22 @@ async def eventually(probe, timeout: float = 10.0, interval: float = 0.05):  # t
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last: {value!r})")
         await asyncio.sleep(interval)
+
+
+async def queue_customer(
+    redis: aioredis.Redis, config: HandoffConfig, conversation: str, **kwargs: Any
+) -> QueueTicket:
+    service = HandoffService.build(redis, config)
+    await service.presence.heartbeat("someone")
+    outcome = await service.request(conversation, kwargs.pop("channel", "socketio"), **kwargs)
+    assert isinstance(outcome, QueueTicket)
+    return outcome
+
+
+async def post(
+    client: TestClient, csrf: str, path: str, body: Any = None
+) -> aiohttp.ClientResponse:
+    return await client.post(path, json=body, headers={"X-CSRF-Token": csrf})
 
 
 # ---- the real desk process (python -m bot.desk), without Rasa ---------------------------

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from bot.desk.console.guard import safe_next
 from bot.desk.users import UserStore
 from bot.handoff.store import HandoffStore
-from tests.handoff.conftest import PASSWORD, create_user, login, policy
+from tests.support.handoff import PASSWORD, create_user, login, policy
 
 PUBLIC = ("/console/login", "/console/static/")
 

@@ -23,7 +23,7 @@ from actions.handoff import (
 from bot.handoff.presence import Presence
 from bot.handoff.store import HandoffStore
 from tests.conftest import RedisServer
-from tests.handoff.conftest import ALWAYS_OPEN, db_url, policy
+from tests.support.handoff import ALWAYS_OPEN, db_url, policy
 
 PHONE = "+8613800138000"
 

@@ -9,8 +9,7 @@ from aiohttp.test_utils import TestClient
 from bot.handoff.policy import HandoffConfig
 from bot.identity.verification import record_verified
 from bot.tickets.api import TICKETS
-from tests.handoff.conftest import create_user, login
-from tests.handoff.test_console_flow import post, queue_customer
+from tests.support.handoff import create_user, login, post, queue_customer
 
 CUSTOMER = "+8613900139000"
 STRANGER = "+8613700137000"

@@ -13,8 +13,7 @@ from aiohttp.test_utils import TestClient
 from bot.handoff.agent_ops import REPLY_PREFIX
 from bot.handoff.policy import HandoffConfig
 from bot.sms import optout, outbox
-from tests.handoff.conftest import FakeRasa, create_user, eventually, login
-from tests.handoff.test_console_flow import post, queue_customer
+from tests.support.handoff import FakeRasa, create_user, eventually, login, post, queue_customer
 
 PHONE = "+8613900139000"
 SMS = f"sms:{PHONE}"

@@ -17,7 +17,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from bot.desk.auth import TrustedProxies
 from bot.desk.console.sessions import FREE_ATTEMPTS, PER_ADDRESS, LoginThrottle
-from tests.handoff.conftest import PASSWORD, TRUSTED_PROXY, DeskProcess, create_user
+from tests.support.handoff import PASSWORD, TRUSTED_PROXY, DeskProcess, create_user
 
 LOGIN_ERROR = "用户名或密码错误"
 

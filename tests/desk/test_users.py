@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from bot.desk.users import UserError, UserStore, user_key
 from tests.conftest import ROOT, RedisServer
-from tests.handoff.conftest import PASSWORD, db_url
+from tests.support.handoff import PASSWORD, db_url
 
 
 async def test_passwords_are_argon2_hashed_and_verified(redis: aioredis.Redis) -> None:

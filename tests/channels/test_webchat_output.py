@@ -12,7 +12,7 @@ from rasa.shared.core.events import BotUttered
 from bot.channels import webchat
 from bot.channels.webchat import WebChatInput, WebChatOutput
 from tests.conftest import RedisServer
-from tests.handoff.conftest import db_url
+from tests.support.handoff import db_url
 
 
 class Recorder:

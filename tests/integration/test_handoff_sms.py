@@ -13,8 +13,8 @@ import pytest
 from bot import db
 from bot.handoff.presence import Presence
 from bot.handoff.store import HandoffStore
-from tests.handoff.conftest import HandoffStack, eventually, policy
-from tests.sms.helpers import inbound, post_signed, read_sink, wait_for_sink
+from tests.support.handoff import HandoffStack, eventually, policy
+from tests.support.sms import inbound, post_signed, read_sink, wait_for_sink
 
 pytestmark = pytest.mark.stack
 

@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, Page, Route, expect
 from bot.handoff.policy import HandoffConfig
 from bot.handoff.store import QUEUE, conv_key
 from tests.conftest import open_widget
-from tests.handoff.conftest import PASSWORD, HandoffStack
+from tests.support.handoff import PASSWORD, HandoffStack
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 

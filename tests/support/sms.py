@@ -21,7 +21,8 @@ import aiohttp
 import redis.asyncio as aioredis
 from twilio.request_validator import RequestValidator
 
-from bot.sms import sink
+from bot.sms import outbox, sink
+from bot.sms.sender import Sender
 from bot.sms.settings import STATUS_PATH, WEBHOOK_PATH
 from tests.conftest import SMS_TEST_TOKEN
 
@@ -150,3 +151,17 @@ async def wait_for_sink(
         return got if len(got) >= count else []
 
     return await eventually(probe, timeout)
+
+
+async def drain_outbox(sender: Sender) -> None:
+    """Processes everything in the outbox stream once (the worker loop, without the loop)."""
+    await outbox.ensure_group(sender.redis)
+    while True:
+        batches = await sender.redis.xreadgroup(
+            outbox.GROUP, "test", {outbox.STREAM: ">"}, count=10, block=None
+        )
+        entries = [e for _s, es in batches or [] for e in es]
+        if not entries:
+            return
+        for entry_id, fields in entries:
+            await sender.process(entry_id, fields["id"])

@@ -16,11 +16,10 @@ import redis.asyncio as aioredis
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
-from bot.desk.console.live import SESSION_ENDED
-from bot.desk.console.websocket import SESSION_CHECK_S
+from bot.desk.console.live import SESSION_CHECK_S, SESSION_ENDED
 from bot.desk.users import UserStore, user_key, user_sessions_key
 from bot.handoff.presence import Presence
-from tests.handoff.conftest import PASSWORD, DeskProcess, create_user, eventually, login
+from tests.support.handoff import PASSWORD, DeskProcess, create_user, eventually, login
 
 
 async def browser_login(url: str, name: str) -> aiohttp.ClientSession:
