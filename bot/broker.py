@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from asyncio import AbstractEventLoop
 from collections import deque
 from typing import Any
@@ -34,7 +33,7 @@ from rasa.core.brokers.broker import EventBroker
 from rasa.utils.endpoints import EndpointConfig
 from redis.exceptions import RedisError
 
-from bot import db
+from bot import db, settings
 from bot.tasks import stop_task
 
 logger = logging.getLogger(__name__)
@@ -91,7 +90,7 @@ class RedisStreamEventBroker(EventBroker):
         broker_config: EndpointConfig,
         event_loop: AbstractEventLoop | None = None,
     ) -> RedisStreamEventBroker:
-        url = broker_config.url or os.environ.get("REDIS_URL") or "redis://localhost:6379/0"
+        url = broker_config.url or settings.get().redis_url
         kwargs = broker_config.kwargs or {}
         broker = cls(
             url,

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import os
-
 import phonenumbers
 
-# Numbers written without a country code are read as local to the company.
-DEFAULT_REGION = os.environ.get("KEFU_PHONE_REGION", "CN")
+from bot import settings
 
 
 class InvalidPhone(ValueError):
     """The text is not a valid phone number."""
 
 
-def to_e164(text: str, region: str = DEFAULT_REGION) -> str:
-    """'138 0013 8000' -> '+8613800138000'; raises InvalidPhone."""
+def to_e164(text: str, region: str | None = None) -> str:
+    """'138 0013 8000' -> '+8613800138000'; raises InvalidPhone. Numbers written without a
+    country code are read as local to the company (KEFU_PHONE_REGION)."""
     try:
-        number = phonenumbers.parse(text.strip(), region)
+        number = phonenumbers.parse(text.strip(), region or settings.get().phone_region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhone(str(exc)) from exc
     if not phonenumbers.is_valid_number(number):

@@ -31,7 +31,6 @@ Events the widget sees: `session_confirm` {"session_id", "token", "resumed"},
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -47,11 +46,10 @@ from sanic.response import HTTPResponse
 from socketio import AsyncRedisManager, AsyncServer
 
 from actions.language import SUPPORTED, detect_language
-from bot import db, logmask
-from bot.config import PROJECT_ROOT
+from bot import db, logmask, settings
 from bot.identity.tokens import Signer, TokenConfigError, new_web_id
 from bot.ratelimit import Limiter, Quota
-from bot.text import ascii_int
+from bot.settings import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
 # credentials.yml makes every Rasa process import this module: mask phones in all its logs.
@@ -69,10 +67,9 @@ assert MAX_MESSAGE_CHARS * 12 + _ENVELOPE_BYTES <= MAX_PACKET_BYTES
 # Turns per minute: per conversation (all of its tabs together), and per socket (one
 # socket cannot get round the first by starting conversation after conversation).
 # A person types a few messages a minute; quick replies double that at most.
-CONVERSATION_TURNS_ENV = "KEFU_WEB_CONVERSATION_TURNS_PER_MIN"
-SOCKET_TURNS_ENV = "KEFU_WEB_SOCKET_TURNS_PER_MIN"
-DEFAULT_CONVERSATION_TURNS = 20
-DEFAULT_SOCKET_TURNS = 30
+_FIELDS = settings.Settings.__fields__
+DEFAULT_CONVERSATION_TURNS: int = _FIELDS["web_conversation_turns_per_min"].default
+DEFAULT_SOCKET_TURNS: int = _FIELDS["web_socket_turns_per_min"].default
 LIMIT_KEY = "kefu:web:turns:"
 
 # Client metadata the server keeps (name -> pattern of an acceptable value); everything
@@ -93,7 +90,9 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _redis_url() -> str | None:
-    return os.environ.get("REDIS_URL") or None
+    """REDIS_URL when set: without it (a bare `rasa run`) turns are not rate-limited."""
+    config = settings.get()
+    return config.redis_url if config.is_set("redis_url") else None
 
 
 # One write-only emitter per process, created on first use.
@@ -118,15 +117,6 @@ def load_texts(path: Path = TEXTS_FILE) -> dict[str, dict[str, str]]:
             raise ValueError(f"{path}: `{code}` needs a text for each of {SUPPORTED}")
         texts[code] = {k: entry[k] for k in SUPPORTED}
     return texts
-
-
-def _turn_limit(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    value = ascii_int(raw, lo=1, hi=10_000) if raw else default
-    if value is None:
-        logger.error("%s must be a whole number from 1 to 10000; using %d", name, default)
-        return default
-    return value
 
 
 def client_metadata(raw: object) -> dict[str, str]:
@@ -212,8 +202,8 @@ class WebChatInput(SocketIOInput):
         limiter = Limiter(db.connect(url)) if url else None
         if limiter is None:
             logger.warning("REDIS_URL is unset: web chat turns are not rate-limited")
-        conversation_turns = _turn_limit(CONVERSATION_TURNS_ENV, DEFAULT_CONVERSATION_TURNS)
-        socket_turns = _turn_limit(SOCKET_TURNS_ENV, DEFAULT_SOCKET_TURNS)
+        conversation_turns = settings.get().web_conversation_turns_per_min
+        socket_turns = settings.get().web_socket_turns_per_min
 
         async def refuse(sid: str, code: str, error: str, language: str | None) -> None:
             text = texts[code][language if language in SUPPORTED else "zh"]

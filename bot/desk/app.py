@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot import db
-from bot.config import PROJECT_ROOT, Settings
+from bot.settings import PROJECT_ROOT, Settings
 from bot.desk import console as desk_console
 from bot.desk import redis_watch
 from bot.desk.auth import api_token_middleware

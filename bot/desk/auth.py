@@ -18,13 +18,15 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.config import Settings
+from bot.settings import Settings
 from bot.http import json_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def api_token_middleware(settings: Settings) -> Callable:
+    api_token = settings.secret("api_token")
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/"):
@@ -32,9 +34,9 @@ def api_token_middleware(settings: Settings) -> Callable:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if (
-            not settings.api_token
+            not api_token
             or scheme.lower() != "bearer"
-            or not hmac.compare_digest(token.encode(), settings.api_token.encode())
+            or not hmac.compare_digest(token.encode(), api_token.encode())
         ):
             response = json_error(401, "Authorization", "a valid bearer token is required")
             response.headers["WWW-Authenticate"] = 'Bearer realm="kefu"'

@@ -12,7 +12,6 @@ while Redis is full and a WARNING when it is nearly full, and reports the state 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 
@@ -21,7 +20,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from bot.http import REDIS, WORKERS
-from bot.serving import int_setting
+from bot.settings import get as settings
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +106,7 @@ def status(app: web.Application) -> dict:
 
 
 async def _watch_ctx(app: web.Application) -> AsyncIterator[None]:
-    interval = int_setting(os.environ, "KEFU_REDIS_WATCH_INTERVAL_S", 30, lo=1, hi=3600)
+    interval = settings().redis_watch_interval_s
     app[WATCH] = watch = RedisMemoryWatch(app[REDIS])
     worker = app[WORKERS].periodic("redis_memory_watch", watch.check, interval)
     try:

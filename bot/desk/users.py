@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import os
 import re
 import sys
 import time
@@ -28,7 +27,7 @@ import redis.asyncio as aioredis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from bot import db
+from bot import db, settings
 from bot.handoff.agent_ops import Staff
 
 PREFIX = "kefu:desk:"
@@ -224,7 +223,7 @@ class UserStore:
 
 
 def _read_password() -> str:
-    from_env = os.environ.get("KEFU_DESK_PASSWORD")
+    from_env = settings.get().secret("desk_password")
     if from_env:
         return from_env
     if not sys.stdin.isatty():
@@ -239,20 +238,14 @@ def _default_display_name(username: str) -> str:
     try:
         from bot.tickets.roster import Roster
 
-        roster = Roster.from_dir(os.environ.get("KEFU_POLICY_DIR") or _policy_dir())
+        roster = Roster.from_dir(settings.get().policy_dir)
         return roster.display_name(username, "zh") or username
     except Exception:  # noqa: BLE001 - a display name is a nicety, not a reason to fail
         return username
 
 
-def _policy_dir() -> str:
-    from bot.config import PROJECT_ROOT
-
-    return str(PROJECT_ROOT / "content" / "policy")
-
-
 async def _main(args: argparse.Namespace) -> int:
-    redis = db.connect(os.environ.get("REDIS_URL", "redis://localhost:6379/0"))
+    redis = db.connect(settings.get().redis_url)
     store = UserStore(redis)
     try:
         if args.command == "create":

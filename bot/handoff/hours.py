@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from bot.handoff.errors import HandoffConfigError
+from bot.settings import DEFAULT_TIMEZONE
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _RANGE = re.compile(r"^([0-2][0-9]):([0-5][0-9])-([0-2][0-9]):([0-5][0-9])$")
@@ -54,7 +55,7 @@ class BusinessHours:
     summary: dict[str, str]
 
     @classmethod
-    def from_yaml(cls, path: Path | str, default_timezone: str = "Asia/Shanghai") -> BusinessHours:
+    def from_yaml(cls, path: Path | str, default_timezone: str = DEFAULT_TIMEZONE) -> BusinessHours:
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:

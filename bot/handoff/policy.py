@@ -3,19 +3,16 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from bot.config import PROJECT_ROOT
+from bot import settings
 from bot.handoff.errors import HandoffConfigError
 from bot.handoff.hours import BusinessHours
 from bot.tickets.grading import Grader
 
-HANDOFF_DIR = PROJECT_ROOT / "content" / "handoff"
-POLICY_DIR = PROJECT_ROOT / "content" / "policy"
 MESSAGE_KEYS = (
     "agent_joined",
     "agent_left",
@@ -135,14 +132,14 @@ class HandoffConfig:
         default_timezone: str | None = None,
         hours_file: Path | str | None = None,
     ) -> HandoffConfig:
-        """Defaults come from the environment: KEFU_HANDOFF_DIR, KEFU_POLICY_DIR,
+        """Defaults come from the settings: KEFU_HANDOFF_DIR, KEFU_POLICY_DIR,
         KEFU_TIMEZONE, and KEFU_BUSINESS_HOURS_FILE (another hours file, e.g. for tests)."""
-        env = os.environ
-        folder = Path(handoff_dir or env.get("KEFU_HANDOFF_DIR") or HANDOFF_DIR)
-        grades = Grader.from_dir(policy_dir or env.get("KEFU_POLICY_DIR") or POLICY_DIR).grades
-        zone = default_timezone or env.get("KEFU_TIMEZONE") or "Asia/Shanghai"
+        config = settings.get()
+        folder = Path(handoff_dir or config.handoff_dir)
+        grades = Grader.from_dir(policy_dir or config.policy_dir).grades
+        zone = default_timezone or config.timezone
         hours_path = Path(
-            hours_file or env.get("KEFU_BUSINESS_HOURS_FILE") or folder / "business_hours.yml"
+            hours_file or config.business_hours_file or folder / "business_hours.yml"
         )
         return cls(
             queue=QueuePolicy.from_yaml(folder / "queue.yml", grades),

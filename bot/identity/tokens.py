@@ -24,20 +24,20 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from bot import settings
+from bot.settings import ENV_NAMES, MIN_SECRET_CHARS, Settings, SettingsError
 from bot.text import ascii_int
 
-SECRET_ENV = "KEFU_WEB_SESSION_SECRET"
-PREVIOUS_SECRET_ENV = "KEFU_WEB_SESSION_SECRET_PREVIOUS"
-TTL_ENV = "KEFU_WEB_SESSION_TTL_S"
-DEFAULT_TTL_S = 30 * 24 * 3600
-MIN_SECRET_CHARS = 32
+SECRET_ENV = ENV_NAMES["web_session_secret"]
+PREVIOUS_SECRET_ENV = ENV_NAMES["web_session_secret_previous"]
+TTL_ENV = ENV_NAMES["web_session_ttl_s"]
+DEFAULT_TTL_S: int = Settings.__fields__["web_session_ttl_s"].default
 # A v1 token is about 150 characters; anything much longer is not one of ours.
 MAX_TOKEN_CHARS = 256
 WEB_PREFIX = "web:"
@@ -92,25 +92,17 @@ class Signer:
             raise TokenConfigError("the web session lifetime must be positive")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Signer:
-        """Raises TokenConfigError naming the variable when it is missing or unusable."""
-        secret = environ.get(SECRET_ENV, "")
-        if len(secret) < MIN_SECRET_CHARS:
-            raise TokenConfigError(
-                f"{SECRET_ENV} is {'unset' if not secret else 'too short'}: set it to a random "
-                f"string of at least {MIN_SECRET_CHARS} characters (scripts/start.sh generates one)"
-            )
-        keys = [secret.encode()]
-        previous = environ.get(PREVIOUS_SECRET_ENV, "")
-        if previous:
-            if len(previous) < MIN_SECRET_CHARS:
-                raise TokenConfigError(f"{PREVIOUS_SECRET_ENV} is too short")
-            keys.append(previous.encode())
-        raw_ttl = environ.get(TTL_ENV, "")
-        ttl = ascii_int(raw_ttl, lo=1) if raw_ttl else DEFAULT_TTL_S
-        if ttl is None:
-            raise TokenConfigError(f"{TTL_ENV} must be a positive whole number of seconds")
-        return cls(tuple(keys), ttl)
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Signer:
+        """From the settings (or `environ`'s); raises TokenConfigError naming the variable
+        when it is missing or unusable."""
+        try:
+            config = settings.get() if environ is None else Settings.from_env(environ)
+            secret = config.require("web_session_secret").get_secret_value()
+        except SettingsError as exc:
+            raise TokenConfigError(str(exc)) from None
+        previous = config.secret("web_session_secret_previous")
+        keys = (secret, previous) if previous else (secret,)
+        return cls(tuple(k.encode() for k in keys), config.web_session_ttl_s)
 
     def _sign(self, key: bytes, payload: str) -> str:
         return _b64(hmac.new(key, _CONTEXT + payload.encode("ascii"), hashlib.sha256).digest())

@@ -10,15 +10,13 @@ one check for every disclosure (it also knows that SMS numbers are carrier-verif
 
 from __future__ import annotations
 
-import os
-
 import redis.asyncio as aioredis
 
+from bot import settings
 from bot.phones import InvalidPhone, to_e164
-from bot.text import ascii_int
 
 PREFIX = "kefu:identity:verified:"
-DEFAULT_TTL_S = 30 * 24 * 3600
+DEFAULT_TTL_S: int = settings.Settings.__fields__["verified_phone_ttl_s"].default
 
 
 def verified_key(conversation_id: str) -> str:
@@ -27,8 +25,7 @@ def verified_key(conversation_id: str) -> str:
 
 def ttl_s() -> int:
     """How long a verified phone stays on a conversation (KEFU_VERIFIED_PHONE_TTL_S)."""
-    value = ascii_int(os.environ.get("KEFU_VERIFIED_PHONE_TTL_S", ""), lo=1)
-    return value if value is not None else DEFAULT_TTL_S
+    return settings.get().verified_phone_ttl_s
 
 
 async def record_verified(redis: aioredis.Redis, conversation_id: str, phone: str) -> str:

@@ -2,7 +2,7 @@
 
 The Rasa actions use TicketService (see service.py):
 
-    service = TicketService.from_settings(Settings.from_env(), bot.db.connect(url))
+    service = TicketService.from_settings(bot.settings.get(), bot.db.connect(url))
     ticket = await service.create_complaint(category=..., description=..., phone=..., ...)
 """
 

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
-from bot.config import Settings
+from bot import settings as config
+from bot.settings import Settings
 from bot.tickets.errors import InvalidField
 from bot.tickets.grading import Grader
 from bot.tickets.models import HistoryEntry, NewTicket, Status, Ticket
@@ -47,7 +48,9 @@ class Policies:
     roster: Roster
 
     @classmethod
-    def load(cls, policy_dir: Path | str = Settings.policy_dir) -> Policies:
+    def load(cls, policy_dir: Path | str | None = None) -> Policies:
+        """From `policy_dir`, default KEFU_POLICY_DIR."""
+        policy_dir = policy_dir or config.get().policy_dir
         grader = Grader.from_dir(policy_dir)
         return cls(
             grader, SlaPolicy.from_dir(policy_dir, grader.grades), Roster.from_dir(policy_dir)
@@ -76,11 +79,12 @@ class TicketService:
         cls,
         redis: aioredis.Redis,
         policies: Policies | None = None,
-        timezone: str = Settings.timezone,
+        timezone: str | None = None,
         clock: Clock = utc_now,
     ) -> TicketService:
         """Wire the policies (default: content/policy/) to `redis`."""
         policies = policies or Policies.load()
+        timezone = timezone or config.get().timezone
         store = TicketStore(
             redis, policies.sla, grades=policies.grader.grades, tz=ZoneInfo(timezone), clock=clock
         )

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
+from bot.settings import DEFAULT_TIMEZONE
 from bot.tickets.errors import ConcurrentUpdate, IllegalTransition, TicketNotFound
 from bot.tickets.models import (
     KIND_COMPLAINT,
@@ -49,7 +50,6 @@ from bot.tickets.sla import FIRST_RESPONSE, RESOLVE, Clock, SlaPolicy, utc_now
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TZ = "Asia/Shanghai"
 PHONE_SCAN_LIMIT = 200  # a customer's most recent tickets considered for repeat/open checks
 _MAX_WATCH_RETRIES = 20
 
@@ -225,7 +225,7 @@ class TicketStore:
         self._r = redis
         self._sla = sla
         self._grades = grades  # most severe first: escalation raises one step left
-        self._tz = tz or ZoneInfo(DEFAULT_TZ)
+        self._tz = tz or ZoneInfo(DEFAULT_TIMEZONE)
         self._clock = clock
         self.keys = keys or Keys()
         self._create = redis.register_script(_CREATE_LUA)

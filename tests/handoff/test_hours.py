@@ -10,7 +10,8 @@ import pytest
 
 from bot.handoff.errors import HandoffConfigError
 from bot.handoff.hours import BusinessHours
-from bot.handoff.policy import HANDOFF_DIR, HandoffConfig
+from bot.handoff.policy import HandoffConfig
+from bot.settings import Settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -96,7 +97,7 @@ def test_bad_files_fail_at_load(tmp_path: Path, bad: str, message: str) -> None:
 
 def test_project_files_load() -> None:
     config = HandoffConfig.load()
-    assert (HANDOFF_DIR / "business_hours.yml").exists()
+    assert (Settings.from_env({}).handoff_dir / "business_hours.yml").exists()
     assert config.hours.zone.key == "Asia/Shanghai"
     assert config.queue.grades[0] == "P1" and config.queue.default_grade in config.queue.grades
     assert "{agent}" not in config.messages.text("agent_joined", "en", agent="Wang Fang")

@@ -13,6 +13,7 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from bot.identity import otp, verification
+from bot.settings import SettingsError
 from bot.sms import optout, outbox, segments
 from bot.sms.sender import Sender
 from bot.sms.settings import QuietHours, SmsSettings
@@ -170,5 +171,8 @@ async def test_verified_phone_record(
     assert await verification.verified_phone(redis, CONVERSATION) == PHONE
     assert 0 < await redis.ttl(verification.verified_key(CONVERSATION)) <= 120
     assert await verification.verified_phone(redis, "web:" + "d" * 32) is None
-    monkeypatch.setenv("KEFU_VERIFIED_PHONE_TTL_S", "①")  # not a number: the default
+    monkeypatch.setenv("KEFU_VERIFIED_PHONE_TTL_S", "①")  # not a number: refused, by name
+    with pytest.raises(SettingsError, match="^KEFU_VERIFIED_PHONE_TTL_S: "):
+        verification.ttl_s()
+    monkeypatch.delenv("KEFU_VERIFIED_PHONE_TTL_S")
     assert verification.ttl_s() == verification.DEFAULT_TTL_S

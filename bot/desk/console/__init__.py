@@ -52,7 +52,7 @@ async def _console_ctx(app: web.Application) -> AsyncIterator[None]:
     store = HandoffStore(redis, config.queue)
     users = UserStore(redis)
     http = aiohttp.ClientSession()
-    rasa = RasaClient(settings.rasa_url, settings.rasa_token, http)
+    rasa = RasaClient(settings.rasa_url, settings.secret("rasa_token"), http)
     console = Console(
         settings=settings,
         redis=redis,

@@ -9,7 +9,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from bot.config import Settings
+from bot.settings import Settings
 from bot.desk.auth import TrustedProxies
 from bot.desk.console.sessions import LoginThrottle, Session, SessionStore
 from bot.desk.users import User, UserStore
