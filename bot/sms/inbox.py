@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -54,7 +55,7 @@ return out
 """
 
 
-async def accept(redis: aioredis.Redis, message_sid: str, payload: dict) -> bool:
+async def accept(redis: aioredis.Redis, message_sid: str, payload: dict[str, Any]) -> bool:
     """Records an inbound message; False if this MessageSid was seen before (a redelivery)."""
     script = redis.register_script(_ACCEPT)
     result = await script(
@@ -84,7 +85,7 @@ async def attempts(redis: aioredis.Redis, message_sid: str) -> int:
 
 async def reclaim(
     redis: aioredis.Redis, idle_s: float, limit: int = 20
-) -> list[tuple[str, dict, int]]:
+) -> list[tuple[str, dict[str, Any], int]]:
     """Entries nobody finished within `idle_s`: (MessageSid, payload, attempts so far)."""
     now = time.time()
     script = redis.register_script(_RECLAIM)

@@ -41,6 +41,6 @@ async def is_opted_out(redis: aioredis.Redis, phone: str) -> bool:
     return bool(await redis.hexists(REGISTRY, phone))
 
 
-async def record(redis: aioredis.Redis, phone: str) -> dict | None:
+async def record(redis: aioredis.Redis, phone: str) -> dict[str, str] | None:
     raw = await redis.hget(REGISTRY, phone)
     return json.loads(raw) if raw else None

@@ -28,6 +28,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -564,7 +565,7 @@ async def get(redis: aioredis.Redis, message_id: str) -> dict[str, str] | None:
     return data or None
 
 
-async def history(redis: aioredis.Redis, message_id: str) -> list[dict]:
+async def history(redis: aioredis.Redis, message_id: str) -> list[dict[str, Any]]:
     return [json.loads(item) for item in await redis.lrange(history_key(message_id), 0, -1)]
 
 

@@ -79,7 +79,7 @@ def classify(exc: TwilioRestException) -> SendError:
 
 def backoff(attempt: int, base: float, cap: float) -> float:
     """Exponential backoff with 'equal jitter': half fixed, half random."""
-    delay = min(cap, base * 2 ** max(0, attempt - 1))
+    delay: float = min(cap, base * 2.0 ** max(0, attempt - 1))
     return delay / 2 + random.uniform(0, delay / 2)
 
 

@@ -11,7 +11,9 @@ STREAM = "kefu:sms:sink"
 MAXLEN = 10_000
 
 
-async def read(redis: aioredis.Redis, *, to: str | None = None, count: int = 100) -> list[dict]:
+async def read(
+    redis: aioredis.Redis, *, to: str | None = None, count: int = 100
+) -> list[dict[str, str]]:
     """The newest `count` delivered messages, oldest first, optionally for one phone."""
     entries = await redis.xrevrange(STREAM, count=count if to is None else MAXLEN)
     out = [dict(fields, entry_id=entry_id) for entry_id, fields in entries]

@@ -57,7 +57,7 @@ class TurnRunner:
         self._redis = redis
         self.app: Any = None  # the Sanic app Rasa runs us in (its ctx.agent), once started
         self.inflight: set[str] = set()  # MessageSids this process is handling
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         # Rasa runs NLU and policies on the event loop; few turns at a time keep the loop
         # free enough to acknowledge new webhooks within milliseconds.
         self._turn_slots = asyncio.Semaphore(settings.turn_concurrency)
@@ -198,7 +198,7 @@ class TurnRunner:
                 tracker.update(event, domain)
             await agent.tracker_store.save(tracker)
         logger.info("form %s of %s ended by an opt-out", form, conversation)
-        return form
+        return str(form)
 
     async def _turn(self, payload: dict[str, Any], on_new_message: OnNewMessage) -> None:
         sid, phone = payload["sid"], payload["phone"]

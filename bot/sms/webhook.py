@@ -80,7 +80,7 @@ def public_url(configured_base: str | None, seen_url: str, path: str, query: str
 
 
 def signature_valid(token: str, url: str, params: FormParams, signature: str) -> bool:
-    return RequestValidator(token).validate(url, params, signature)
+    return bool(RequestValidator(token).validate(url, params, signature))
 
 
 def authenticate(
