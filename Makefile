@@ -18,8 +18,8 @@ test: ## Run the whole test suite (what CI runs)
 train: ## Train the model if config, domain or data changed
 	./scripts/train.sh
 
-lint: ## ruff check and format check
-	.venv/bin/ruff check bot actions tests scripts && .venv/bin/ruff format --check bot actions tests scripts
+lint: ## ruff check, format check and mypy (files and strictness: [tool.mypy] in pyproject.toml)
+	.venv/bin/ruff check bot actions tests scripts && .venv/bin/ruff format --check bot actions tests scripts && .venv/bin/mypy
 
 unit: ## Only the fast pytest tests (no running stack)
 	.venv/bin/python -m pytest tests -m "not stack"

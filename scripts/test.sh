@@ -12,6 +12,10 @@ kefu_export_redis_fields "${REDIS_URL:-redis://127.0.0.1:6379/0}"
 kefu_log "ruff"
 ruff check bot actions tests scripts
 
+kefu_log "mypy"
+# Files and strictness: [tool.mypy] in pyproject.toml.
+mypy
+
 "$KEFU_ROOT/scripts/train.sh"
 model="models/latest.tar.gz"
 rm -rf results && mkdir -p results
