@@ -45,9 +45,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncRedisManager, AsyncServer
 
-from actions.language import SUPPORTED, detect_language
 from bot import db, logmask, settings
 from bot.identity.tokens import Signer, TokenConfigError, new_web_id
+from bot.language import DEFAULT, SUPPORTED, detect_language
 from bot.ratelimit import Limiter, Quota
 from bot.settings import PROJECT_ROOT
 
@@ -206,7 +206,7 @@ class WebChatInput(SocketIOInput):
         socket_turns = settings.get().web_socket_turns_per_min
 
         async def refuse(sid: str, code: str, error: str, language: str | None) -> None:
-            text = texts[code][language if language in SUPPORTED else "zh"]
+            text = texts[code][language if language in SUPPORTED else DEFAULT]
             await sio.emit(
                 "kefu_error", {"code": code, "error": error, "text": text}, room=sid, namespace=ns
             )

@@ -5,7 +5,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.language import ActionDetectLanguage, detect_language
+from actions.language import ActionDetectLanguage
+from bot.language import detect_language
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from actions.language import detect_language
+from bot.language import detect_language
 from tests.conftest import Stack, open_widget
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]

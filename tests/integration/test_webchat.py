@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from actions.language import detect_language
 from bot.channels.webchat import MAX_MESSAGE_CHARS
+from bot.language import detect_language
 from tests.conftest import Stack
 from tests.support.webchat import Customer, stored_events
 
