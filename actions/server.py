@@ -32,12 +32,12 @@ from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.serving import ConfigError, int_setting, required_secret
+from bot.settings import ENV_NAMES, Settings, SettingsError
 
 logger = logging.getLogger(__name__)
 hookimpl = pluggy.HookimplMarker("rasa_sdk")
 
-TOKEN_ENV = "KEFU_ACTION_TOKEN"
+TOKEN_ENV = ENV_NAMES["action_token"]
 # Load balancers and start.sh poll it; it says nothing about any customer.
 OPEN_PATHS = frozenset({"/health"})
 
@@ -89,19 +89,23 @@ class TokenPlugin:
             return response.json({"error": "internal error in the action server"}, status=500)
 
 
-def main(argv: list[str], env: Mapping[str, str]) -> None:
+def main(argv: list[str], env: Mapping[str, str] | None = None) -> None:
+    """Runs the action server with the settings of `env` (default: this process's)."""
     try:
-        token = required_secret(env, TOKEN_ENV)
-        port = int_setting(env, "ACTIONS_PORT", 5055, lo=1, hi=65535)
-    except ConfigError as e:
+        settings = Settings.from_env(env)
+        token = settings.require("action_token").get_secret_value()
+    except SettingsError as e:
         sys.exit(f"actions.server: {e}")
-    # rasa_sdk.endpoint.run binds SANIC_HOST (default 0.0.0.0, every interface).
-    os.environ["SANIC_HOST"] = env.get("ACTIONS_HOST") or "127.0.0.1"
+    # rasa_sdk.endpoint.run binds SANIC_HOST (default 0.0.0.0, every interface): a write
+    # for rasa_sdk, the one place this process sets the environment.
+    os.environ["SANIC_HOST"] = settings.actions_host
     plugin_manager().register(TokenPlugin(token))
     # No --cors: browsers never call the action server.
-    args = create_argument_parser().parse_args(["--actions", "actions", "--port", str(port), *argv])
+    args = create_argument_parser().parse_args(
+        ["--actions", "actions", "--port", str(settings.actions_port), *argv]
+    )
     main_from_args(args)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:], os.environ)
+    main(sys.argv[1:])

@@ -19,44 +19,28 @@ import sys
 from collections.abc import Mapping
 
 from bot import logmask
-from bot.config import PROJECT_ROOT
-from bot.serving import ConfigError, int_setting, required_secret
-
-DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
-DEFAULT_TRACKER_RETENTION_S = 30 * 24 * 3600  # as long as a web session token lives
+from bot.settings import PROJECT_ROOT, Settings, SettingsError
 
 
-def cors_origins(env: Mapping[str, str]) -> list[str]:
-    """The origins whose pages may call Rasa from a browser: the desk's, by default."""
-    configured = env.get("KEFU_CORS_ORIGINS", "").split()
-    if configured:
-        if "*" in configured:
-            raise ConfigError("KEFU_CORS_ORIGINS: list the desk's origins, not '*'")
-        return configured
-    desk_port = int_setting(env, "DESK_PORT", 8000, lo=1, hi=65535)
-    return [f"http://localhost:{desk_port}", f"http://127.0.0.1:{desk_port}"]
-
-
-def rasa_argv(argv: list[str], env: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
-    """Rasa's CLI arguments and the environment settings Rasa reads, both from `env`."""
+def rasa_argv(
+    argv: list[str], env: Mapping[str, str] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """Rasa's CLI arguments and the environment settings Rasa reads, both from the
+    settings (of `env`, default this process's environment)."""
     if any(a.startswith("--auth-token") for a in argv):
-        raise ConfigError("pass the API token in RASA_TOKEN, never on the command line")
-    token = required_secret(env, "RASA_TOKEN")
+        raise SettingsError(
+            "RASA_TOKEN: pass the API token in RASA_TOKEN, never on the command line"
+        )
+    settings = Settings.from_env(env)
+    token = settings.require("rasa_token").get_secret_value()
     # endpoints.yml reads it for the action server; fail here with a clear message
     # rather than deep inside Rasa's YAML loader.
-    required_secret(env, "KEFU_ACTION_TOKEN")
-    port = int_setting(env, "RASA_PORT", 5005, lo=1, hi=65535)
-    max_bytes = int_setting(
-        env, "KEFU_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, lo=16 * 1024, hi=100 * 1024**2
-    )
-    retention = int_setting(
-        env, "KEFU_TRACKER_RETENTION_S", DEFAULT_TRACKER_RETENTION_S, lo=60, hi=10 * 365 * 86400
-    )
+    settings.require("action_token")
     extra_env = {
         # Sanic loads SANIC_* variables into its config when Rasa creates the app.
-        "SANIC_REQUEST_MAX_SIZE": str(max_bytes),
+        "SANIC_REQUEST_MAX_SIZE": str(settings.max_request_bytes),
         # endpoints.yml: tracker_store.record_exp (a string there; Redis takes it as-is).
-        "KEFU_TRACKER_RETENTION_S": str(retention),
+        "KEFU_TRACKER_RETENTION_S": str(settings.tracker_retention_s),
     }
     args = [
         "rasa",
@@ -68,14 +52,14 @@ def rasa_argv(argv: list[str], env: Mapping[str, str]) -> tuple[list[str], dict[
         "--credentials",
         str(PROJECT_ROOT / "credentials.yml"),
         "--interface",
-        env.get("RASA_HOST") or "127.0.0.1",
+        settings.rasa_host,
         "--port",
-        str(port),
+        str(settings.rasa_port),
         "--enable-api",
         # The `=` form: a token starting with "-" would otherwise parse as an option.
         f"--auth-token={token}",
         "--cors",
-        *cors_origins(env),
+        *settings.cors,
         *argv,
     ]
     return args, extra_env
@@ -85,9 +69,11 @@ def main() -> None:
     # Before Rasa logs anything (our channel modules install it too, but only once loaded).
     logmask.install()
     try:
-        args, extra_env = rasa_argv(sys.argv[1:], os.environ)
-    except ConfigError as e:
+        args, extra_env = rasa_argv(sys.argv[1:])
+    except SettingsError as e:
         sys.exit(f"bot.rasa_server: {e}")
+    # Settings Rasa and Sanic read themselves (endpoints.yml's ${...}, SANIC_*): the one
+    # place we write the environment, for the `rasa run` below in this same process.
     os.environ.update(extra_env)
     # Rewriting sys.argv changes what Rasa's parser reads, not /proc/<pid>/cmdline.
     sys.argv = args

@@ -172,7 +172,7 @@ def _choice(*choices: str) -> Parser:
     return parse
 
 
-_QUIET = re.compile(r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$")
+_QUIET = re.compile(r"^\s*\d{2}:\d{2}\s*-\s*\d{2}:\d{2}\s*$")
 
 
 def _quiet_hours(text: str) -> str:
@@ -184,7 +184,7 @@ def _quiet_hours(text: str) -> str:
         raise ValueError("must be HH:MM-HH:MM (or off)")
     try:
         for part in text.split("-"):
-            time.fromisoformat(part.strip().zfill(5))
+            time.fromisoformat(part.strip())
     except ValueError:
         raise ValueError("must be HH:MM-HH:MM (or off)") from None
     return text.strip()

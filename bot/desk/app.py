@@ -9,11 +9,11 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot import db
-from bot.settings import PROJECT_ROOT, Settings
 from bot.desk import console as desk_console
 from bot.desk import redis_watch
 from bot.desk.auth import api_token_middleware
 from bot.http import REDIS, SETTINGS, WORKERS
+from bot.settings import PROJECT_ROOT, Settings
 from bot.sms import api as sms_api
 from bot.sms import delivery_status as sms_delivery_status
 from bot.sms import sender as sms_sender

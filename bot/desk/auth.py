@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.settings import Settings
 from bot.http import json_error
+from bot.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

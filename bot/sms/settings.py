@@ -1,4 +1,4 @@
-"""SMS settings from environment variables (secrets only from the environment).
+"""SMS settings, from bot.settings (the variables are named, typed and checked there).
 
 Read by both processes: the Rasa channel (webhook signatures, public URL) and
 the desk's sender (Twilio account, rate, quiet hours). With no Twilio account
@@ -7,14 +7,14 @@ configured, the sender delivers to the local sink and the product runs offline.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot import settings
+from bot.settings import DEFAULT_REDIS_URL, SettingsError
 
-class SettingsError(ValueError):
-    """An SMS environment variable has an unusable value."""
+__all__ = ["QuietHours", "Retention", "SettingsError", "SmsSettings", "status_callback_url"]
 
 
 @dataclass(frozen=True)
@@ -43,24 +43,9 @@ class QuietHours:
         return cls(start, end, tz)
 
 
-def _float(name: str, default: float, minimum: float) -> float:
-    raw = os.environ.get(name, "")
-    try:
-        value = float(raw) if raw.strip() else default
-    except ValueError as exc:
-        raise SettingsError(f"{name}: expected a number, got {raw!r}") from exc
-    if value < minimum:
-        raise SettingsError(f"{name}: must be at least {minimum}")
-    return value
-
-
-def _int(name: str, default: int, minimum: int) -> int:
-    return int(_float(name, default, minimum))
-
-
 @dataclass(frozen=True)
 class SmsSettings:
-    redis_url: str = "redis://localhost:6379/0"
+    redis_url: str = DEFAULT_REDIS_URL
     account_sid: str | None = None
     auth_token: str | None = field(default=None, repr=False)
     from_number: str | None = None
@@ -99,32 +84,26 @@ class SmsSettings:
 
     @classmethod
     def from_env(cls) -> SmsSettings:
-        env = os.environ
-        public_url = (env.get("SMS_PUBLIC_URL") or "").strip().rstrip("/") or None
-        if public_url and not public_url.startswith(("http://", "https://")):
-            raise SettingsError("SMS_PUBLIC_URL: must start with http:// or https://")
+        config = settings.get()
         return cls(
-            redis_url=env.get("REDIS_URL", "redis://localhost:6379/0"),
-            account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
-            auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
-            from_number=env.get("TWILIO_FROM_NUMBER") or None,
-            messaging_service_sid=env.get("TWILIO_MESSAGING_SERVICE_SID") or None,
-            api_base=(env.get("TWILIO_API_BASE") or "").rstrip("/") or None,
-            public_url=public_url,
-            rate_per_sec=_float("SMS_RATE_PER_SEC", 1.0, 0.01),
-            quiet_hours=QuietHours.parse(
-                env.get("SMS_QUIET_HOURS", "21:00-08:00"),
-                env.get("KEFU_TIMEZONE", "Asia/Shanghai"),
-            ),
-            max_attempts=_int("SMS_MAX_ATTEMPTS", 8, 1),
-            retry_base_s=_float("SMS_RETRY_BASE_S", 2.0, 0.0),
-            retry_cap_s=_float("SMS_RETRY_CAP_S", 300.0, 0.0),
-            send_timeout_s=_float("SMS_SEND_TIMEOUT_S", 15.0, 0.1),
-            concurrency=_int("SMS_SENDER_CONCURRENCY", 2, 1),
-            reclaim_idle_s=_float("SMS_RECLAIM_IDLE_S", 120.0, 0.0),
-            turn_timeout_s=_float("SMS_TURN_TIMEOUT_S", 120.0, 1.0),
-            turn_concurrency=_int("SMS_TURN_CONCURRENCY", 2, 1),
-            reply_window_s=_float("SMS_REPLY_WINDOW_S", 600.0, 0.0),
+            redis_url=config.redis_url,
+            account_sid=config.twilio_account_sid,
+            auth_token=config.secret("twilio_auth_token"),
+            from_number=config.twilio_from_number,
+            messaging_service_sid=config.twilio_messaging_service_sid,
+            api_base=config.twilio_api_base,
+            public_url=config.sms_public_url,
+            rate_per_sec=config.sms_rate_per_sec,
+            quiet_hours=QuietHours.parse(config.sms_quiet_hours, config.timezone),
+            max_attempts=config.sms_max_attempts,
+            retry_base_s=config.sms_retry_base_s,
+            retry_cap_s=config.sms_retry_cap_s,
+            send_timeout_s=config.sms_send_timeout_s,
+            concurrency=config.sms_sender_concurrency,
+            reclaim_idle_s=config.sms_reclaim_idle_s,
+            turn_timeout_s=config.sms_turn_timeout_s,
+            turn_concurrency=config.sms_turn_concurrency,
+            reply_window_s=config.sms_reply_window_s,
         )
 
 
@@ -138,10 +117,8 @@ class Retention:
 
     @classmethod
     def from_env(cls) -> Retention:
-        return cls(
-            outbox_s=_int("SMS_OUTBOX_RETENTION_S", cls.outbox_s, 60),
-            sink_s=_int("SMS_SINK_RETENTION_S", cls.sink_s, 60),
-        )
+        config = settings.get()
+        return cls(outbox_s=config.sms_outbox_retention_s, sink_s=config.sms_sink_retention_s)
 
 
 # Rasa mounts an input channel's blueprint at /webhooks/<name>/ (name: "sms").

@@ -1,4 +1,4 @@
-"""The process entry points' settings (bot/serving.py, bot/rasa_server.py, actions/server.py)
+"""The process entry points' settings (bot/settings.py, bot/rasa_server.py, actions/server.py)
 and the desk's Redis memory watch, without the whole stack."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from actions.server import token_error
 from bot import db
 from bot.desk.redis_watch import RedisMemoryWatch
 from bot.rasa_server import rasa_argv
-from bot.serving import ConfigError
+from bot.settings import SettingsError
 from tests.conftest import ROOT, free_port, wait_until
 
 TOKEN = "ab" * 32
@@ -59,7 +59,7 @@ def test_rasa_settings_from_the_environment() -> None:
     ],
 )
 def test_rasa_refuses_unsafe_or_malformed_settings(argv: list, env: dict, named: str) -> None:
-    with pytest.raises(ConfigError, match=named):
+    with pytest.raises(SettingsError, match=named):
         rasa_argv(argv, env)
 
 

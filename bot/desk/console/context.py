@@ -9,7 +9,6 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from bot.settings import Settings
 from bot.desk.auth import TrustedProxies
 from bot.desk.console.sessions import LoginThrottle, Session, SessionStore
 from bot.desk.users import User, UserStore
@@ -18,6 +17,7 @@ from bot.handoff.policy import HandoffConfig
 from bot.handoff.presence import Presence
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.store import HandoffStore
+from bot.settings import Settings
 from bot.tickets.roster import Roster
 
 CONVERSATION_ID = re.compile(r"^[A-Za-z0-9:+._@-]{1,128}$")
