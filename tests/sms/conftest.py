@@ -119,7 +119,7 @@ async def sms_server(
     bot.gate.set()
     yield _sms_server
     bot.gate.set()
-    await _sms_server.channel.drain()
+    await _sms_server.channel.turns.drain()
 
 
 @pytest_asyncio.fixture

@@ -1,5 +1,5 @@
 """The SMS input channel: signed webhooks, fast acknowledgement, idempotency, keywords,
-status callbacks and bad input, against a real Sanic server and a real Redis."""
+turns, crash recovery and bad input, against a real Sanic server and a real Redis."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from bot.sms import inbox, optout, outbox
-from bot.sms.channel import EMPTY_TWIML, buttons_key, last_inbound_key
+from bot.sms.conversation import buttons_key, last_inbound_key, remember_buttons
+from bot.sms.incoming import EMPTY_TWIML
 from bot.sms.sender import Sender
 from bot.sms.settings import WEBHOOK_PATH
 from tests.sms.conftest import SmsServer
@@ -186,63 +187,14 @@ async def test_replayed_message_sid_is_processed_once(
     assert len(sms_server.bot.messages) == 1
 
 
-async def test_status_callbacks_are_recorded_per_outbox_message(
+async def test_the_rasa_channel_does_not_serve_status_callbacks(
     sms_server: SmsServer, http: aiohttp.ClientSession, redis: aioredis.Redis
 ) -> None:
-    [message_id] = await outbox.enqueue(redis, CUSTOMER, "您的工单已受理", kind="notice")
-    twilio_sid = "SM" + "ab" * 16
-    await outbox.mark_sent(redis, message_id, None, twilio_sid=twilio_sid, twilio_status="queued")
-    sent = await post_status(http, sms_server.url, message_id, twilio_sid, "sent")
-    delivered = await post_status(http, sms_server.url, message_id, twilio_sid, "delivered")
-    late_sent = await post_status(
-        http, sms_server.url, message_id, twilio_sid, "sent"
-    )  # out of order
-    assert [r.status for r in (sent, delivered, late_sent)] == [204, 204, 204]
-    record = await outbox.get(redis, message_id)
-    assert record["status"] == "delivered" and record["twilio_status"] == "delivered"
-    history = [
-        e["status"] for e in await outbox.history(redis, message_id) if e["event"] == "callback"
-    ]
-    assert history == ["sent", "delivered", "sent"]
-
-    # Without ?id= the Twilio SID finds the message; ErrorCode is recorded.
-    [other] = await outbox.enqueue(redis, CUSTOMER, "提醒", kind="reminder")
-    other_sid = "SM" + "cd" * 16
-    await outbox.mark_sent(redis, other, None, twilio_sid=other_sid, twilio_status="queued")
-    failed = await post_status(http, sms_server.url, None, other_sid, "undelivered", "30003")
-    assert failed.status == 204
-    record = await outbox.get(redis, other)
-    assert record["status"] == "undelivered" and record["twilio_error_code"] == "30003"
-
-
-async def test_status_callback_is_signature_checked_and_validated(
-    sms_server: SmsServer, http: aiohttp.ClientSession, redis: aioredis.Redis
-) -> None:
+    """They belong to the outbox, on the desk (tests/sms/test_delivery_status.py)."""
     [message_id] = await outbox.enqueue(redis, CUSTOMER, "hi", kind="notice")
-    sid = "SM" + "ef" * 16
-    forged = await post_status(http, sms_server.url, message_id, sid, "delivered", token="bad")
-    assert forged.status == 403
+    response = await post_status(http, sms_server.url, message_id, "SM" + "ab" * 16, "sent")
+    assert response.status == 404
     assert (await outbox.get(redis, message_id))["status"] == "pending"
-    unknown = await post_status(http, sms_server.url, "OB" + "0" * 22, sid, "delivered")
-    assert unknown.status == 404 and (await unknown.json())["field"] == "id"
-    bad_status = await post_status(http, sms_server.url, message_id, sid, "exploded")
-    assert bad_status.status == 400 and (await bad_status.json())["field"] == "MessageStatus"
-    bad_id = await post_status(http, sms_server.url, "../../etc", sid, "sent")
-    assert bad_id.status == 400 and (await bad_id.json())["field"] == "id"
-    for code in ("①", "٣", "３0001"):
-        bad_code = await post_status(http, sms_server.url, message_id, sid, "failed", code)
-        assert bad_code.status == 400 and (await bad_code.json())["field"] == "ErrorCode"
-
-
-async def test_twilio_21610_callback_opts_the_number_out(
-    sms_server: SmsServer, http: aiohttp.ClientSession, redis: aioredis.Redis
-) -> None:
-    [message_id] = await outbox.enqueue(redis, CUSTOMER, "hi", kind="notice")
-    response = await post_status(
-        http, sms_server.url, message_id, "SM" + "12" * 16, "failed", "21610"
-    )
-    assert response.status == 204
-    assert await optout.is_opted_out(redis, CUSTOMER)
 
 
 async def test_stop_opts_out_and_then_no_non_reply_sms_is_sent(
@@ -355,7 +307,7 @@ async def test_digits_that_are_not_ascii_are_text_not_choices(
     Now "①", "٣" or "１" reach the bot as the text they are (it answers politely)."""
     conversation = f"sms:{CUSTOMER}"
     for count, answer in enumerate(("①", "٣", "１", "0", "99999999999999999999"), start=1):
-        await sms_server.channel.remember_buttons(conversation, ["/ask_bill", "/report_outage"])
+        await remember_buttons(redis, conversation, ["/ask_bill", "/report_outage"])
         await post_signed(http, sms_server.url, inbound(answer))
         await wait_replies(redis, count)
         assert sms_server.bot.messages[-1].text == answer
@@ -383,11 +335,11 @@ async def test_a_failed_turn_is_retried_then_apologised_for(
     params = inbound("你好")
     await post_signed(http, sms_server.url, params)
     await eventually(lambda: asyncio.sleep(0, len(sms_server.bot.messages) == 1))
-    await sms_server.channel.drain()
+    await sms_server.channel.turns.drain()
     assert await redis.zscore(inbox.PENDING, params["MessageSid"]) is not None  # kept
     for _ in range(2):
-        assert await sms_server.channel.reclaim_once(sms_server.bot) == 1
-        await sms_server.channel.drain()
+        assert await sms_server.channel.reclaimer.reclaim_once(sms_server.bot) == 1
+        await sms_server.channel.turns.drain()
     [apology] = await wait_replies(redis)
     assert "400-800-9559" in apology["body"]
     assert len(sms_server.bot.messages) == 3
@@ -409,11 +361,11 @@ async def test_message_accepted_before_a_crash_is_processed_by_another_process(
     }
     assert await inbox.accept(redis, payload["sid"], payload)
     await redis.zadd(inbox.PENDING, {payload["sid"]: time.time() - 600})
-    assert await sms_server.channel.reclaim_once(sms_server.bot) == 1
-    await sms_server.channel.drain()
+    assert await sms_server.channel.reclaimer.reclaim_once(sms_server.bot) == 1
+    await sms_server.channel.turns.drain()
     [reply] = await wait_replies(redis)
     assert reply["body"] == "echo: 还在吗"
-    assert await sms_server.channel.reclaim_once(sms_server.bot) == 0
+    assert await sms_server.channel.reclaimer.reclaim_once(sms_server.bot) == 0
 
 
 # ---- bad input: a clear 4xx naming the field, never a 500 -----------------------------
@@ -539,5 +491,5 @@ async def test_keywords_do_not_count_as_the_customers_last_message(
     """Else an agent's reply right after a STOP would ride the window of the STOP itself."""
     assert (await post_signed(http, sms_server.url, inbound("STOP"))).status == 200
     await eventually(lambda: optout.is_opted_out(redis, CUSTOMER))
-    await sms_server.channel.drain()
+    await sms_server.channel.turns.drain()
     assert await redis.get(last_inbound_key(CUSTOMER)) is None

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from bot.sms import optout, outbox, sender
 from bot.sms.settings import SmsSettings
+from bot.tasks import Workers
 from tests.conftest import free_port
 from tests.sms.conftest import Prism
 from tests.support.sms import ACCOUNT_SID, CUSTOMER, OUR_NUMBER, TOKEN, eventually
@@ -122,7 +123,7 @@ def twilio_error(status: int, code: int, message: str) -> tuple[int, dict]:
 
 async def run_until_settled(worker: sender.Sender, redis: aioredis.Redis, message_id: str) -> dict:
     """Runs the real worker loops until the message reaches a final state."""
-    tasks = sender.start(worker)
+    tasks = worker.start(Workers())
     try:
 
         async def settled() -> dict | None:
@@ -131,7 +132,7 @@ async def run_until_settled(worker: sender.Sender, redis: aioredis.Redis, messag
 
         return await eventually(settled, timeout=30)
     finally:
-        await sender.stop(worker, tasks)
+        await worker.stop(tasks)
 
 
 async def test_what_the_outbox_sends_passes_the_specs_request_validation(

@@ -15,7 +15,7 @@ from bot.http import REDIS
 from bot.sms import delivery_status, optout, outbox
 from bot.sms.settings import STATUS_PATH, SmsSettings
 from tests.conftest import free_port
-from tests.sms.helpers import CUSTOMER, TOKEN, post_signed, post_status
+from tests.support.sms import CUSTOMER, TOKEN, post_signed, post_status
 
 PUBLIC = "https://kefu.example.com"
 

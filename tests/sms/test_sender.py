@@ -10,10 +10,12 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.config import Settings
 from bot.desk.app import create_app
+from bot.http import WORKERS
 from bot.sms import optout, outbox, sender
 from bot.sms.settings import QuietHours, SmsSettings
 from tests.support.sms import CUSTOMER, drain_outbox, eventually, read_sink
@@ -162,9 +164,22 @@ async def test_desk_runs_the_sender_and_serves_the_outbox_api(
         missing = await client.get("/api/sms/outbox/OBnope", headers=auth)
         assert missing.status == 404 and (await missing.json())["field"] == "id"
         assert (await client.get("/api/sms/outbox")).status == 401
+        # The sender's workers are supervised tasks of the desk, listed on /healthz.
+        workers = app[WORKERS].status()
+        for name in ("sms_sender_0", "sms_outbox_release", "sms_outbox_reclaim"):
+            assert workers[name]["running"], name
     finally:
         await client.close()
     await asyncio.sleep(0)
+
+
+def test_sender_setup_starts_workers_and_registers_no_routes() -> None:
+    """The outbox API and the status callbacks are capabilities of their own (bot.sms.api,
+    bot.sms.delivery_status); the desk app registers them."""
+    app = web.Application()
+    sender.setup(app)
+    assert list(app.router.routes()) == []
+    assert len(app.cleanup_ctx) == 1
 
 
 def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:

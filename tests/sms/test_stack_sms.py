@@ -1,6 +1,7 @@
 """SMS against the real processes (`stack`: Rasa with our channel, actions, the desk's sender
 delivering to the local sink): opt-out keywords during a form, digits that are not ASCII,
-and fuzzed signed webhooks and /api/sms/* queries (hypothesis), with 0 responses of 500."""
+and fuzzed signed webhooks (inbound on Rasa, status callbacks on the desk) and /api/sms/*
+queries (hypothesis), with 0 responses of 500."""
 
 from __future__ import annotations
 
@@ -187,10 +188,26 @@ def test_fuzzed_signed_webhooks_never_get_a_500(
 ) -> None:
     path, params = target
     params = {**extra, **params}
-    status = post_signed(stack.rasa_url, params, path)
+    # Twilio's status callbacks go to the outbox, on the desk; inbound SMS to Rasa.
+    base = stack.desk_url if path.startswith(STATUS_PATH) else stack.rasa_url
+    status = post_signed(base, params, path)
     assert status != 500 and status < 500, (path, params, status)
     # Signed, so never refused as forged; otherwise a 200, or a 4xx naming the field.
     assert status != 403, (path, params)
+
+
+def test_status_callbacks_are_served_by_the_desk_not_rasa(stack: Stack) -> None:
+    """The desk checks the signature and looks the message up (none here); Rasa has no
+    such route any more."""
+    params = {"MessageSid": message_sid(), "MessageStatus": "delivered"}
+    path = f"{STATUS_PATH}?id=OB0123456789ab"
+    url = stack.desk_url + path
+    headers = {"X-Twilio-Signature": sign(url, params)}
+    on_desk = requests.post(url, data=params, headers=headers, timeout=30)
+    assert on_desk.status_code == 404 and on_desk.json()["field"] == "id"
+    forged = requests.post(url, data=params, headers={"X-Twilio-Signature": "x"}, timeout=30)
+    assert forged.status_code == 403
+    assert post_signed(stack.rasa_url, params, path) == 404
 
 
 def test_fuzzed_turns_all_finished_without_an_apology(stack: Stack, r: sync_redis.Redis) -> None:
