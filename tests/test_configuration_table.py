@@ -351,3 +351,105 @@ def test_the_scanner_finds_every_kind_of_read(tmp_path: Path) -> None:
     assert "REDIS_HOST" in reads  # ${...} in endpoints.yml
     assert "KEFU_LOCAL_REDIS_PORT" in reads  # ${...:-default} in scripts/env.sh
     assert "TF_CPP_MIN_LOG_LEVEL" not in reads
+
+
+# ---------------------------------------------------------------- one settings module
+SETTINGS_MODULE = ROOT / "bot" / "settings.py"
+# Where the environment may be touched outside bot/settings.py, and why. Writes only:
+# these hand settings to code that reads the environment itself.
+ENVIRON_ALLOWED = {
+    "bot/rasa_server.py": "writes SANIC_REQUEST_MAX_SIZE and KEFU_TRACKER_RETENTION_S for "
+    "Sanic and endpoints.yml, read by the `rasa run` it starts in the same process",
+    "actions/server.py": "writes SANIC_HOST, which rasa_sdk's server binds",
+}
+
+
+def _environ_uses(path: Path) -> list[tuple[int, str]]:
+    """Every `os.environ` / `environ` / `getenv` in a module, with what it does."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for parent in ast.walk(tree):
+        for child in ast.iter_child_nodes(parent):
+            child.parent = parent  # type: ignore[attr-defined]
+    uses = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb"):
+            parent = getattr(node, "parent", None)
+            kind = "read"
+            if isinstance(parent, ast.Subscript) and isinstance(parent.ctx, ast.Store):
+                kind = "write"
+            elif isinstance(parent, ast.Attribute) and parent.attr == "update":
+                kind = "write"
+            uses.append((node.lineno, kind))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any(alias.name in ("environ", "getenv") for alias in node.names):
+                uses.append((node.lineno, "read"))
+    return uses
+
+
+def test_only_the_settings_module_reads_the_environment() -> None:
+    offenders = []
+    for path in python_files():
+        relative = str(path.relative_to(ROOT))
+        if path == SETTINGS_MODULE or not relative.startswith(("bot/", "actions/")):
+            continue
+        for line, kind in _environ_uses(path):
+            if kind == "write" and relative in ENVIRON_ALLOWED:
+                continue
+            offenders.append(f"{relative}:{line} ({kind})")
+    assert not offenders, (
+        "read settings through bot.settings (add a field there), not the environment: "
+        + ", ".join(offenders)
+    )
+    # Nor through a reader the scanner knows (env.get(...) on a mapping, helpers).
+    others = [p for p in python_files() if p != SETTINGS_MODULE]
+    stray = {
+        name: sorted(places)
+        for name, places in python_reads([p for p in others if "scripts" not in p.parts]).items()
+    }
+    assert not stray, f"environment read outside bot/settings.py: {stray}"
+
+
+def test_every_variable_read_anywhere_is_a_settings_field() -> None:
+    from bot.settings import ENV_NAMES
+
+    fields = set(ENV_NAMES.values())
+    unknown = {name: sorted(places) for name, places in code_reads().items() if name not in fields}
+    assert not unknown, f"add a field to bot/settings.py for: {unknown}"
+
+
+def test_fields_marked_for_rasa_or_the_scripts_are_read_there() -> None:
+    from bot.settings import Settings
+
+    outside = {**shell_reads()}
+    for name, places in yaml_reads().items():
+        outside.setdefault(name, set()).update(places)
+    for field in Settings.__fields__.values():
+        extra = field.field_info.extra
+        if extra["read_by"] != "python":
+            assert extra["env"] in outside, f"{extra['env']} is marked read by {extra['read_by']}"
+
+
+def test_readme_table_is_the_generated_one() -> None:
+    from bot.settings import markdown
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    assert markdown() in section, (
+        "README.md's Configuration table differs from bot/settings.py: "
+        "regenerate it with `python -m bot.settings --markdown`"
+    )
+
+
+def test_the_defaults_are_written_once() -> None:
+    """The default Redis URL and time zone live in bot/settings.py; everything else imports
+    them (the README's copy is generated)."""
+    for literal in ("redis://localhost:6379/0", "Asia/Shanghai"):
+        places = [
+            str(path.relative_to(ROOT))
+            for folder in ("bot", "actions", "scripts")
+            for path in sorted((ROOT / folder).rglob("*"))
+            if path.is_file()
+            and path.suffix in (".py", ".sh", ".yml")
+            and literal in path.read_text(encoding="utf-8")
+        ]
+        assert places == ["bot/settings.py"], f"{literal!r} in {places}"
