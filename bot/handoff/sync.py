@@ -13,15 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
-import socket
 import time
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from bot import broker
+from bot import broker, streams
 from bot.handoff.errors import HandoffError
 from bot.handoff.store import ACTIVE_STATES, CLOSED, HandoffStore
 from bot.tasks import Periodic, Workers
@@ -42,17 +39,14 @@ class HandoffSync:
         # `client` blocks on XREADGROUP: its own connection (bot.db.connect(url, BLOCK_MS)).
         self.client = client
         self.store = store
-        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.consumer = consumer or streams.consumer_name()
         self.processed = 0
         self._group_ready = False
         self._next_reclaim = 0.0
 
     async def ensure_group(self, client: aioredis.Redis | None = None) -> None:
-        try:
-            await (client or self.client).xgroup_create(broker.STREAM, GROUP, id="$", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        # From "$": events from before the first desk ever ran are history, not work.
+        await streams.ensure_group(client or self.client, broker.STREAM, GROUP, "$")
         self._group_ready = True
 
     async def handle(self, fields: dict[str, str]) -> None:
