@@ -6,8 +6,8 @@ SHELL := /bin/bash
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
 
-setup: ## Install OS packages, the Python 3.10 venv and npm packages (idempotent)
-	./scripts/setup.sh
+setup: ## Install OS packages, the Python 3.10 venv and npm packages, test tools included (idempotent)
+	./scripts/setup.sh --dev
 
 start: ## Set up, train if needed, start Redis, actions, Rasa and the website
 	./scripts/start.sh
@@ -17,6 +17,9 @@ test: ## Run the whole test suite (what CI runs)
 
 train: ## Train the model if config, domain or data changed
 	./scripts/train.sh
+
+redis: ## Start Kefu's local Redis alone, in the background (for rasa shell; scripts/redis.sh stop)
+	./scripts/redis.sh
 
 lint: ## ruff check, format check and mypy (files and strictness: [tool.mypy] in pyproject.toml)
 	.venv/bin/ruff check bot actions tests scripts && .venv/bin/ruff format --check bot actions tests scripts && .venv/bin/mypy
@@ -29,4 +32,4 @@ nlu-eval: ## Held-out NLU evaluation with per-intent report in results/nlu
 	rasa test nlu --model models/latest.tar.gz --nlu tests/nlu --out results/nlu --no-plot && \
 	python scripts/check_nlu_report.py results/nlu
 
-.PHONY: help setup start test train lint unit nlu-eval
+.PHONY: help setup start test train redis lint unit nlu-eval

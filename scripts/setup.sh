@@ -2,21 +2,34 @@
 # Installs what Kefu needs on a Debian/Ubuntu machine. Idempotent and quick when
 # nothing changed: OS packages only when absent, the venv only when the pinned
 # requirements changed, npm packages only when the lock file changed.
+#   scripts/setup.sh         what runs (start.sh): requirements.txt, npm dependencies
+#   scripts/setup.sh --dev   and what tests (test.sh, CI): requirements-dev.txt, npm
+#                            devDependencies, Chromium, the nginx binary, openssl
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$KEFU_ROOT"
+
+dev=0
+case "${1:-}" in
+  --dev) dev=1 ;;
+  "") ;;
+  *) kefu_die "usage: scripts/setup.sh [--dev]" ;;
+esac
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
-command -v chromium >/dev/null || need_apt+=(chromium)
 command -v npm >/dev/null || need_apt+=(nodejs npm)
 command -v curl >/dev/null || need_apt+=(curl ca-certificates)
-# nginx: only the binary, to test deploy/nginx.conf; openssl makes the test certificate.
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
-command -v openssl >/dev/null || need_apt+=(openssl)
+if [ "$dev" = 1 ]; then
+  # Chromium for the browser tests; nginx only the binary, to test deploy/nginx.conf;
+  # openssl makes the test certificate.
+  command -v chromium >/dev/null || need_apt+=(chromium)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+  command -v openssl >/dev/null || need_apt+=(openssl)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   kefu_log "installing OS packages: ${need_apt[*]}"
   $SUDO apt-get update -qq
@@ -36,21 +49,49 @@ find_python310() {
   return 1
 }
 
-stamp="$KEFU_VENV/.kefu-requirements.sha256"
-want="$(cat requirements.txt constraints.txt | sha256sum | cut -d' ' -f1)"
+# One stamp per set, each the hash of the files that define it: the dev set includes the
+# runtime set, so after `--dev` a plain run has nothing to do, and after a plain run
+# `--dev` installs only what is missing.
+runtime_stamp="$KEFU_VENV/.kefu-requirements.sha256"
+dev_stamp="$KEFU_VENV/.kefu-requirements-dev.sha256"
+want_runtime="$(cat requirements.txt constraints.txt | sha256sum | cut -d' ' -f1)"
+want_dev="$(cat requirements.txt requirements-dev.txt constraints.txt | sha256sum | cut -d' ' -f1)"
+if [ "$dev" = 1 ]; then
+  req=requirements-dev.txt stamp="$dev_stamp" want="$want_dev"
+else
+  req=requirements.txt stamp="$runtime_stamp" want="$want_runtime"
+fi
 if [ ! -x "$KEFU_VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   py="$(find_python310)" || kefu_die "Rasa 3.6 needs Python 3.10 (3.8-3.10). Install python3.10 (e.g. with pyenv) and re-run."
-  kefu_log "creating the Python environment with $py (about 4 minutes the first time)"
+  kefu_log "installing $req into the Python environment with $py (about 4 minutes the first time)"
   [ -x "$KEFU_VENV/bin/python" ] || "$py" -m venv "$KEFU_VENV"
   "$KEFU_VENV/bin/python" -m pip install -q --upgrade "pip==24.2"
-  "$KEFU_VENV/bin/python" -m pip install -q -r requirements.txt -c constraints.txt
-  echo "$want" > "$stamp"
+  "$KEFU_VENV/bin/python" -m pip install -q -r "$req" -c constraints.txt
+  echo "$want_runtime" >"$runtime_stamp"
+  [ "$dev" = 0 ] || echo "$want_dev" >"$dev_stamp"
 fi
 
+# An active venv is enough for Rasa's own commands (rasa shell, rasa interactive): its
+# activate script loads the same local defaults as the scripts (scripts/defaults.sh).
+defaults="$KEFU_ROOT/scripts/defaults.sh"
+hook="if [ -f \"$defaults\" ]; then . \"$defaults\" \"$KEFU_ROOT\" && kefu_rasa_env; fi  # kefu"
+if ! grep -qF "$hook" "$KEFU_VENV/bin/activate"; then
+  sed -i '/# kefu$/d' "$KEFU_VENV/bin/activate"
+  echo "$hook" >>"$KEFU_VENV/bin/activate"
+fi
+
+# npm: the stamp names the lock file's hash and the set installed ("dev" or "runtime").
 npm_stamp="node_modules/.kefu-lock.sha256"
-want_npm="$(sha256sum package-lock.json | cut -d' ' -f1)"
-if [ "$(cat "$npm_stamp" 2>/dev/null)" != "$want_npm" ]; then
-  kefu_log "installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
-  echo "$want_npm" > "$npm_stamp"
+lock="$(sha256sum package-lock.json | cut -d' ' -f1)"
+have_npm="$(cat "$npm_stamp" 2>/dev/null || true)"
+if [ "$have_npm" != "$lock dev" ] && { [ "$dev" = 1 ] || [ "$have_npm" != "$lock runtime" ]; }; then
+  if [ "$dev" = 1 ]; then
+    kefu_log "installing npm packages (with devDependencies)"
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$lock dev" >"$npm_stamp"
+  else
+    kefu_log "installing npm packages"
+    npm ci --omit=dev --no-audit --no-fund --loglevel=error
+    echo "$lock runtime" >"$npm_stamp"
+  fi
 fi

@@ -28,47 +28,20 @@ stop_all() {
 trap 'stop_all; exit 0' INT TERM  # Ctrl-C is the normal way to stop
 trap stop_all EXIT
 
-# Secrets come from the environment; for a local start, make one and keep it in .run/.
-# Hex: a secret starting with "-" would be read as an option wherever it is an argument.
-kefu_secret() {
-  local file="$KEFU_RUN/$1"
-  [ -s "$file" ] || (umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32))' >"$file")
-  cat "$file"
-}
+# Secrets come from the environment; for a local start, make them and keep them in
+# .run/ (kefu_secret, scripts/defaults.sh).
 export DESK_API_TOKEN="${DESK_API_TOKEN:-$(kefu_secret desk_api_token)}"
 export RASA_TOKEN="${RASA_TOKEN:-$(kefu_secret rasa_token)}"
 export KEFU_ACTION_TOKEN="${KEFU_ACTION_TOKEN:-$(kefu_secret action_token)}"
 export KEFU_WEB_SESSION_SECRET="${KEFU_WEB_SESSION_SECRET:-$(kefu_secret web_session_secret)}"
 
-port_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-if [ -z "${REDIS_URL:-}" ]; then
-  redis_password="$(kefu_secret redis_password)"
-  export REDIS_URL="redis://:$redis_password@127.0.0.1:$KEFU_LOCAL_REDIS_PORT/0"
-  redis_pidfile="$KEFU_RUN/redis.pid"
-  if port_answers "$KEFU_LOCAL_REDIS_PORT"; then
-    # Reuse only the Redis an earlier start.sh left running: its pid file is ours and it
-    # knows our password. Anything else on the port is someone else's data.
-    if [ -s "$redis_pidfile" ] && kill -0 "$(cat "$redis_pidfile")" 2>/dev/null &&
-      [ "$(REDISCLI_AUTH="$redis_password" redis-cli -p "$KEFU_LOCAL_REDIS_PORT" ping 2>/dev/null)" = PONG ]; then
-      kefu_log "reusing the local Redis started earlier (pid $(cat "$redis_pidfile"), port $KEFU_LOCAL_REDIS_PORT)"
-    else
-      kefu_die "port $KEFU_LOCAL_REDIS_PORT is in use by something start.sh did not start (another Redis?). Set KEFU_LOCAL_REDIS_PORT to a free port for Kefu's own Redis, or set REDIS_URL=redis://:password@host:port/db to use that Redis on purpose."
-    fi
-  else
-    kefu_log "starting a local Redis on port $KEFU_LOCAL_REDIS_PORT (data in $KEFU_RUN/redis)"
-    # Configuration on stdin: the password never appears on a command line (ps).
-    {
-      printf 'include %s\nrequirepass %s\n' "$KEFU_ROOT/redis.conf" "$redis_password"
-      [ -z "${KEFU_REDIS_MAXMEMORY:-}" ] || printf 'maxmemory %s\n' "$KEFU_REDIS_MAXMEMORY"
-    } | redis-server - --port "$KEFU_LOCAL_REDIS_PORT" --dir "$KEFU_RUN/redis" \
-      --pidfile "$redis_pidfile" --logfile "$KEFU_RUN/logs/redis.log" &
-    pids+=($!)
-    for _ in $(seq 50); do
-      [ "$(REDISCLI_AUTH="$redis_password" redis-cli -p "$KEFU_LOCAL_REDIS_PORT" ping 2>/dev/null)" = PONG ] && break
-      sleep 0.1
-    done
-  fi
+# Kefu's own Redis unless REDIS_URL points elsewhere. An active venv sets REDIS_URL to the
+# same local URL (scripts/defaults.sh): that still means "ours".
+local_redis_url="$(kefu_local_redis_url)"
+if [ -z "${REDIS_URL:-}" ] || [ "$REDIS_URL" = "$local_redis_url" ]; then
+  export REDIS_URL="$local_redis_url"
+  kefu_local_redis
+  [ -z "$kefu_redis_pid" ] || pids+=("$kefu_redis_pid")
 fi
 kefu_export_redis_fields "$REDIS_URL"
 

@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$KEFU_ROOT"
 
-"$KEFU_ROOT/scripts/setup.sh"
+"$KEFU_ROOT/scripts/setup.sh" --dev
 # rasa CLI commands read endpoints.yml; these tests never connect to Redis.
 kefu_export_redis_fields "${REDIS_URL:-redis://127.0.0.1:6379/0}"
 
@@ -21,7 +21,7 @@ model="models/latest.tar.gz"
 rm -rf results && mkdir -p results
 
 kefu_log "rasa data validate"
-rasa data validate --config config.yml --domain domain.yml --data "${KEFU_RASA_DATA[@]}" --fail-on-warnings
+rasa data validate --fail-on-warnings
 
 kefu_log "end-to-end test stories (zh + en)"
 rasa test core --model "$model" --stories tests/stories --fail-on-prediction-errors \

@@ -10,7 +10,9 @@ mkdir -p models
 exec 9>models/.train.lock
 flock 9
 
-fingerprint="$(find config.yml domain.yml "${KEFU_RASA_DATA[@]}" data/jieba bot/nlu -type f \( -name '*.yml' -o -name '*.yaml' -o -name '*.txt' -o -name '*.py' \) \
+# data/ is Rasa's training data and nothing else (company content is in content/);
+# data/jieba/ is the tokenizer's dictionary, copied into the model at training time.
+fingerprint="$(find config.yml domain.yml data bot/nlu -type f \( -name '*.yml' -o -name '*.yaml' -o -name '*.txt' -o -name '*.py' \) \
   -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)"
 model="models/kefu-$fingerprint.tar.gz"
 
@@ -19,8 +21,8 @@ if [ -f "$model" ]; then
 else
   kefu_log "training $model (config, domain or data changed)"
   start=$(date +%s)
-  rasa train --config config.yml --domain domain.yml --data "${KEFU_RASA_DATA[@]}" --out models \
-    --fixed-model-name "kefu-$fingerprint"
+  # Rasa's defaults: config.yml, domain.yml, data/, models/ (what a bare `rasa train` uses).
+  rasa train --fixed-model-name "kefu-$fingerprint"
   kefu_log "trained in $(( $(date +%s) - start ))s, $(du -h "$model" | cut -f1)"
 fi
 ln -sfn "$(basename "$model")" models/latest.tar.gz
