@@ -29,6 +29,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from bot import db, settings
 from bot.handoff.agent_ops import Staff
+from bot.tickets.roster import Roster
 
 PREFIX = "kefu:desk:"
 USERS = PREFIX + "users"
@@ -236,8 +237,6 @@ def _read_password() -> str:
 
 def _default_display_name(username: str) -> str:
     try:
-        from bot.tickets.roster import Roster
-
         roster = Roster.from_dir(settings.get().policy_dir)
         return roster.display_name(username, "zh") or username
     except Exception:  # noqa: BLE001 - a display name is a nicety, not a reason to fail

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from bot import broker
 from bot.desk.console.context import CONSOLE
-from bot.desk.console.live import SYNC_GROUP
+from bot.handoff.sync import GROUP as SYNC_GROUP
 from bot.handoff.policy import HandoffConfig
 from bot.handoff.service import HandoffService
 from tests.conftest import RedisServer

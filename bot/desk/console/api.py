@@ -37,6 +37,7 @@ from bot.http import json_error
 from bot.identity.verification import verified_phone
 from bot.phones import InvalidPhone, to_e164
 from bot.sms import outbox
+from bot.tickets.api import TICKETS  # the ticket capability's service (tickets_api.setup)
 from bot.tickets.errors import InvalidField, TicketNotFound
 from bot.tickets.models import Ticket
 from bot.tickets.validation import MAX_NOTE, clean_text, normalise_number
@@ -282,8 +283,6 @@ async def add_note(request: web.Request) -> web.Response:
 
 @handles_errors
 async def ticket(request: web.Request) -> web.Response:
-    from bot.tickets.api import TICKETS  # the ticket capability's service (tickets_api.setup)
-
     console = request.app[CONSOLE]
     tickets = request.app.get(TICKETS)
     if tickets is None:

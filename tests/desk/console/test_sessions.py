@@ -16,7 +16,8 @@ import redis.asyncio as aioredis
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
-from bot.desk.console.live import SESSION_CHECK_S, SESSION_ENDED
+from bot.desk.console.live import SESSION_ENDED
+from bot.desk.console.websocket import SESSION_CHECK_S
 from bot.desk.users import UserStore, user_key, user_sessions_key
 from bot.handoff.presence import Presence
 from tests.support.handoff import PASSWORD, DeskProcess, create_user, eventually, login
