@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from bot.config import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT
 
 DATA_DIR = PROJECT_ROOT / "content" / "sms"
 _TRAILING = " \t\r\n.。!！?？~～"

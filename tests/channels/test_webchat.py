@@ -20,7 +20,7 @@ from bot.channels.webchat import (
     client_metadata,
     load_texts,
 )
-from bot.config import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT
 
 
 @pytest.mark.parametrize(
@@ -89,6 +89,6 @@ def test_without_a_secret_web_sessions_are_refused_loudly(
     monkeypatch.delenv("KEFU_WEB_SESSION_SECRET", raising=False)
     with caplog.at_level(logging.ERROR, logger="bot.channels.webchat"):
         assert _signer() is None
-    assert "KEFU_WEB_SESSION_SECRET is unset" in caplog.text
+    assert "KEFU_WEB_SESSION_SECRET: must be set" in caplog.text
     monkeypatch.setenv("KEFU_WEB_SESSION_SECRET", "k" * 32)
     assert _signer() is not None

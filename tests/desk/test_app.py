@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.config import Settings
 from bot.desk.app import create_app
+from bot.settings import Settings
 
 SETTINGS = Settings(
     redis_url="redis://127.0.0.1:1/0",

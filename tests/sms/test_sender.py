@@ -13,9 +13,9 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.config import Settings
 from bot.desk.app import create_app
 from bot.http import WORKERS
+from bot.settings import Settings
 from bot.sms import optout, outbox, sender
 from bot.sms.settings import QuietHours, SmsSettings
 from tests.support.sms import CUSTOMER, drain_outbox, eventually, read_sink

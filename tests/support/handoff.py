@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,12 +23,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot import db
-from bot.config import Settings
 from bot.desk.app import create_app
 from bot.desk.users import UserStore
 from bot.handoff.hours import BusinessHours
 from bot.handoff.policy import HandoffConfig, Messages, QueuePolicy
 from bot.handoff.service import HandoffService, QueueTicket
+from bot.settings import Settings
 from bot.tickets.service import Policies, TicketService
 from tests.conftest import (
     ROOT,
@@ -130,7 +130,7 @@ def messages() -> Messages:
 class FakeRasa:
     """Records what the desk sends to Rasa and keeps a tracker per conversation."""
 
-    token: str = "rasa-test-token"
+    token: str = "rasa-test-token-" * 2  # RASA_TOKEN needs 32 characters
     url: str = ""
     posts: list[dict[str, Any]] = field(default_factory=list)
     trackers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -222,7 +222,9 @@ async def proxied_desk(
 ) -> AsyncIterator[TestClient]:
     """A desk behind a reverse proxy on 127.0.0.1 (KEFU_TRUSTED_PROXIES): it believes the
     X-Forwarded-* headers of this test client."""
-    settings = replace(desk_settings(redis_server, fake_rasa), trusted_proxies=("127.0.0.1",))
+    settings = desk_settings(redis_server, fake_rasa).copy(
+        update={"trusted_proxies": ("127.0.0.1",)}
+    )
     client = await start_desk(settings)
     yield client
     await client.close()

@@ -15,7 +15,7 @@ import schemathesis
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, settings
 
-from bot.config import Settings
+from bot.settings import Settings
 from bot.desk.app import create_app
 from bot.tickets.service import TicketService
 from tests.conftest import ROOT, free_port, http_ok, wait_until
