@@ -52,8 +52,9 @@ class SmsSettings:
     messaging_service_sid: str | None = None
     # Where the Twilio client sends API calls instead of https://api.twilio.com (tests: Prism).
     api_base: str | None = None
-    # Public base URL of the Rasa server as Twilio sees it (behind a proxy), e.g.
-    # https://kefu.example.com; webhook signatures are checked against it.
+    # Public base URL Twilio calls, e.g. https://kefu.example.com: the reverse proxy that
+    # sends /webhooks/sms/webhook to Rasa and /webhooks/sms/status to the desk. Both
+    # check signatures against it; the sender builds StatusCallback URLs from it.
     public_url: str | None = None
     rate_per_sec: float = 1.0
     quiet_hours: QuietHours | None = None
@@ -121,8 +122,9 @@ class Retention:
         return cls(outbox_s=config.sms_outbox_retention_s, sink_s=config.sms_sink_retention_s)
 
 
-# Rasa mounts an input channel's blueprint at /webhooks/<name>/ (name: "sms").
+# Inbound SMS: Rasa mounts an input channel's blueprint at /webhooks/<name>/ (name: "sms").
 WEBHOOK_PATH = "/webhooks/sms/webhook"
+# Delivery status callbacks: served by the desk (bot.sms.delivery_status), same public base.
 STATUS_PATH = "/webhooks/sms/status"
 
 
