@@ -16,7 +16,8 @@ every message reaches the customer on their own channel and stays in the transcr
              when no agent is online: the customer answers yes or no).
 
 A hand-back, close or expiry that Rasa did not confirm stays in `pending_sync` and is
-retried by retry_pending() (any desk process), so a customer is never left paused.
+retried by retry_pending() (the worker bot/handoff/retry.py, in every desk process), so a
+customer is never left paused.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import asyncio
 import logging
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -125,15 +125,16 @@ class AgentOps:
         staff: Staff,
         conversation: Conversation,
         event: str | None,
-        key: str | None = None,
+        key: str,
     ) -> dict:
         """`key` names this message across retries (the console's key of a reply, the
-        handoff episode of a notice): the outbox sends one SMS per key."""
+        handoff episode of a notice), so a retry reuses it: the outbox sends one SMS per
+        key."""
         metadata: dict[str, Any] = {
             "agent_name": self.name_for(staff, conversation.language),
             # SMS: the outbox sends it as an agent message, once per idempotency key.
             "sms_kind": "agent",
-            "idempotency_key": f"agent:{conversation.id}:{key or uuid.uuid4().hex}",
+            "idempotency_key": f"agent:{conversation.id}:{key}",
         }
         if event:
             metadata["kefu_event"] = event
