@@ -14,7 +14,7 @@ from actions.complaints import (
     complaint_details,
     complaint_key,
 )
-from tests.actions.conftest import make_tracker
+from tests.support.actions import make_tracker
 
 pytestmark = pytest.mark.usefixtures("tickets_redis")
 

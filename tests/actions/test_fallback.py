@@ -4,7 +4,7 @@ from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.fallback import ActionFallback
-from tests.actions.conftest import make_tracker
+from tests.support.actions import make_tracker
 
 
 def user(intent: str) -> dict:

@@ -9,7 +9,7 @@ from actions import services
 from actions.ticket_status import ActionCheckTicket
 from bot.identity import otp
 from bot.identity.verification import verified_key
-from tests.actions.conftest import make_tracker
+from tests.support.actions import make_tracker
 
 pytestmark = pytest.mark.usefixtures("tickets_redis")
 

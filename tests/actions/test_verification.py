@@ -19,7 +19,7 @@ from actions.verification import (
 )
 from bot.identity import otp
 from bot.sms import outbox
-from tests.actions.conftest import make_tracker
+from tests.support.actions import make_tracker
 
 pytestmark = pytest.mark.usefixtures("tickets_redis")
 

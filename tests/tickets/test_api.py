@@ -19,7 +19,7 @@ from bot.settings import Settings
 from bot.desk.app import create_app
 from bot.tickets.service import TicketService
 from tests.conftest import ROOT, free_port, http_ok, wait_until
-from tests.tickets.conftest import PHONE, FakeClock, db_url
+from tests.support.tickets import PHONE, FakeClock, db_url
 
 TOKEN = "test-token-tickets"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

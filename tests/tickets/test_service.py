@@ -7,7 +7,7 @@ import pytest
 from bot.tickets.errors import InvalidField
 from bot.tickets.models import Status
 from bot.tickets.service import TicketService
-from tests.tickets.conftest import OTHER_PHONE, PHONE, FakeClock, complaint
+from tests.support.tickets import OTHER_PHONE, PHONE, FakeClock, complaint
 
 
 async def test_complaint_is_graded_owned_and_timed(

@@ -10,7 +10,7 @@ from bot.tickets.models import Status, TicketFilter
 from bot.tickets.service import Policies, TicketService
 from bot.tickets.sla import SlaPolicy, describe, parse_duration
 from bot.tickets.sla_monitor import SlaMonitor
-from tests.tickets.conftest import FakeClock, complaint
+from tests.support.tickets import FakeClock, complaint
 
 
 def test_default_policy_matches_the_issue(policies: Policies) -> None:

@@ -11,7 +11,7 @@ from bot.tickets.errors import IllegalTransition, TicketNotFound
 from bot.tickets.models import TRANSITIONS, GradeReason, NewTicket, Status, TicketFilter
 from bot.tickets.service import Policies
 from bot.tickets.store import TicketStore, sla_member
-from tests.tickets.conftest import OTHER_PHONE, PHONE, FakeClock
+from tests.support.tickets import OTHER_PHONE, PHONE, FakeClock
 
 REASON = (GradeReason("default", "P3", "一般服务质量投诉", "Ordinary complaint"),)
 
