@@ -99,9 +99,10 @@ class TicketService:
     async def create_complaint(
         self,
         *,
-        category: str,
-        description: str,
-        phone: str,
+        # object: the desk and the actions pass what a person typed; it is checked here.
+        category: object,
+        description: object,
+        phone: object,
         language: str,
         channel: str,
         location: str | None = None,
