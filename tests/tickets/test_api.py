@@ -15,8 +15,8 @@ import schemathesis
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, settings
 
-from bot.settings import Settings
 from bot.desk.app import create_app
+from bot.settings import Settings
 from bot.tickets.service import TicketService
 from tests.conftest import ROOT, free_port, http_ok, wait_until
 from tests.support.tickets import PHONE, FakeClock, db_url
