@@ -6,6 +6,7 @@ tests/actions, tests/channels, tests/bot and the stack suites share one definiti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import subprocess
@@ -236,8 +237,11 @@ async def create_user(
     await UserStore(redis).create(name, role, PASSWORD, display or name)
 
 
-async def login(client: TestClient, name: str, password: str = PASSWORD) -> str:
-    """Logs in through the form; returns the session's CSRF token."""
+async def login(
+    client: TestClient | aiohttp.ClientSession, name: str, password: str = PASSWORD
+) -> str:
+    """Logs in through the form; returns the session's CSRF token. `client`: a test
+    client, or a session on a desk process (aiohttp.ClientSession(base_url=...))."""
     form = await client.get("/console/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', await form.text()).group(1)
     response = await client.post(
@@ -301,6 +305,17 @@ def desk_process(
 ) -> Iterator[DeskProcess]:
     """The desk as it runs in production, on Redis DB 3 (flushed), behind a trusted proxy
     at TRUSTED_PROXY, with the stand-in Rasa."""
+    with running_desk(redis_server, fake_rasa, tmp_path) as desk:
+        yield desk
+
+
+@contextlib.contextmanager
+def running_desk(
+    redis_server: RedisServer, fake_rasa: FakeRasa, logs: Path
+) -> Iterator[DeskProcess]:
+    """A `python -m bot.desk` process as desk_process describes; its log goes to
+    logs/desk.log (one directory per process)."""
+    logs.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
         **stack_env(redis_server, free_port(), free_port(), port, db=DB),
@@ -308,7 +323,7 @@ def desk_process(
         "RASA_TOKEN": fake_rasa.token,
         "KEFU_TRUSTED_PROXIES": TRUSTED_PROXY,
     }
-    proc = start_process("desk", env, tmp_path)
+    proc = start_process("desk", env, logs)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: http_ok(url + "/healthz"), 30, "desk", [proc])
