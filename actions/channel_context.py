@@ -1,4 +1,5 @@
-"""What the channel already knows about the customer (the SMS sender's phone)."""
+"""What the channel already knows about the customer (the SMS sender's phone), and which
+channel a ticket records."""
 
 from __future__ import annotations
 
@@ -6,6 +7,14 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+
+# Rasa input channel -> the ticket's channel (as the complaint form and the callback file
+# them); anything else is the web widget.
+TICKET_CHANNELS = {"socketio": "web", "sms": "sms"}
+
+
+def ticket_channel(tracker: Tracker) -> str:
+    return TICKET_CHANNELS.get(tracker.get_latest_input_channel() or "", "web")
 
 
 class ActionExtractPhone(Action):

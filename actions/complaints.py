@@ -20,6 +20,7 @@ from rasa_sdk.types import DomainDict
 from redis.exceptions import RedisError
 
 from actions import services
+from actions.channel_context import ticket_channel
 from actions.complaint_content import content, normalise
 from actions.identity import verified_phone
 from actions.language import language_of
@@ -51,14 +52,6 @@ FAULT_SLEEP_ENV = ENV_NAMES["fault_sleep_after_ticket_s"]
 _fault_slept: set[str] = set()  # tickets already delayed in this process: once each
 AFFIRM_WORDS = ("是", "对", "确认", "提交", "好", "yes", "y", "ok", "correct", "confirm", "submit")
 DENY_WORDS = ("不", "否", "错", "改", "no", "n", "wrong", "change")
-
-
-# Rasa input channel -> the ticket's channel.
-TICKET_CHANNELS = {"socketio": "web", "sms": "sms"}
-
-
-def channel_of(tracker: Tracker) -> str:
-    return TICKET_CHANNELS.get(tracker.get_latest_input_channel() or "", "web")
 
 
 def category_labels(language: str | None = None) -> dict[str, tuple[str, ...]]:
@@ -337,7 +330,7 @@ class ActionSubmitComplaint(Action):
                     location=tracker.get_slot("complaint_location"),
                     phone=phone,
                     language=language,
-                    channel=channel_of(tracker),
+                    channel=ticket_channel(tracker),
                     # A typed phone is still a valid contact number, but only a proven one
                     # lists the ticket to that phone and counts for its repeat grade.
                     phone_verified=verified is not None and verified == _e164_or_none(phone),

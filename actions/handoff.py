@@ -23,12 +23,14 @@ from rasa_sdk.types import DomainDict
 from redis.exceptions import RedisError
 
 from actions import services
+from actions.channel_context import ticket_channel
 from actions.identity import owned_ticket, verified_phone
 from actions.language import language_of
 from actions.services import handoff
 from bot.handoff.errors import HandoffError
 from bot.handoff.service import CLOSED_HOURS, QueueTicket
 from bot.phones import InvalidPhone, to_e164
+from bot.sms.conversation import phone_of
 from bot.tickets.errors import TicketError
 from bot.tickets.models import Ticket
 
@@ -37,26 +39,18 @@ logger = logging.getLogger(__name__)
 TIMEOUT_S = 10.0
 OFFERED = "handoff_callback_offered"
 CALLBACK_CATEGORY = "other"
-# Rasa input channel -> the ticket's channel (as the complaint form files them).
-TICKET_CHANNELS = {"socketio": "web", "sms": "sms"}
 FAILURES = (HandoffError, TicketError, RedisError, OSError, asyncio.TimeoutError)
 
 
-def phone_of(tracker: Tracker) -> str | None:
-    """The customer's phone: the slot, or the SMS sender (conversation id sms:+86...)."""
-    for candidate in (tracker.get_slot("phone"), _sms_sender(tracker.sender_id)):
-        if isinstance(candidate, str) and candidate:
-            try:
-                return to_e164(candidate)
-            except InvalidPhone:
-                continue
-    return None
-
-
-def _sms_sender(sender_id: str | None) -> str | None:
-    if sender_id and sender_id.startswith("sms:"):
-        return sender_id[4:]
-    return None
+def callback_phone(tracker: Tracker) -> str | None:
+    """The number to call back: the slot, or the SMS sender (conversation id sms:+86...)."""
+    slot = tracker.get_slot("phone")
+    if isinstance(slot, str) and slot:
+        try:
+            return to_e164(slot)
+        except InvalidPhone:
+            pass
+    return phone_of(tracker.sender_id or "")
 
 
 def intent_of(tracker: Tracker) -> str | None:
@@ -187,7 +181,7 @@ class ActionHandoffCallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         done: list[EventType] = [SlotSet(OFFERED, False)]
-        phone = phone_of(tracker)
+        phone = callback_phone(tracker)
         if intent_of(tracker) == "deny" or not tracker.get_slot(OFFERED):
             dispatcher.utter_message(response="utter_handoff_callback_declined")
             return done
@@ -205,7 +199,7 @@ class ActionHandoffCallback(Action):
                     description=description[:2000],
                     phone=phone,
                     language=language,
-                    channel=TICKET_CHANNELS.get(tracker.get_latest_input_channel() or "", "web"),
+                    channel=ticket_channel(tracker),
                     conversation_id=tracker.sender_id,
                     phone_verified=phone == await verified_phone(tracker),
                 ),

@@ -20,7 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import services
 from bot.identity import verification
-from bot.phones import InvalidPhone, to_e164
+from bot.sms.conversation import phone_of
 from bot.tickets.models import Ticket
 from bot.tickets.validation import normalise_number
 
@@ -37,10 +37,7 @@ async def verified_phone(tracker: Tracker) -> str | None:
     """The E.164 phone this conversation is proven to hold, or None. Coroutine: await it."""
     sender = tracker.sender_id or ""
     if sender.startswith(SMS_PREFIX):
-        try:
-            return to_e164(sender[len(SMS_PREFIX) :])
-        except InvalidPhone:
-            return None
+        return phone_of(sender)
     if sender.startswith(WEB_PREFIX):
         return await verification.verified_phone(services.redis(), sender)
     return None
