@@ -21,7 +21,8 @@ import ipaddress
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -176,8 +177,6 @@ _QUIET = re.compile(r"^\s*\d{2}:\d{2}\s*-\s*\d{2}:\d{2}\s*$")
 
 
 def _quiet_hours(text: str) -> str:
-    from datetime import time  # noqa: PLC0415 - only here
-
     if text.strip().lower() in ("", "off", "none"):
         return "off"
     if not _QUIET.match(text):
@@ -760,10 +759,6 @@ def get() -> Settings:
 
 
 # ---------------------------------------------------------------- the README's table
-def _fields() -> Iterator[tuple[str, Any]]:
-    yield from Settings.__fields__.items()
-
-
 def _shown_default(field: Any) -> str:
     extra = field.field_info.extra
     if extra.get("shown"):
@@ -789,7 +784,7 @@ READ_BY = {
 def markdown() -> str:
     """The README's Configuration table, one row per variable, grouped by concern."""
     rows = ["| Variable | Concern | Default | Meaning |", "|---|---|---|---|"]
-    for _name, field in _fields():
+    for field in Settings.__fields__.values():
         extra = field.field_info.extra
         meaning = str(field.field_info.description) + READ_BY[extra["read_by"]]
         rows.append(
