@@ -34,7 +34,7 @@ from rasa.utils.endpoints import EndpointConfig
 from redis.exceptions import RedisError
 
 from bot import db, settings
-from bot.tasks import stop_task
+from bot.tasks import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class RedisStreamEventBroker(EventBroker):
         self._buffer_max = buffer_max
         self._client: aioredis.Redis | None = None
         self._wake: asyncio.Event | None = None
-        self._writer: asyncio.Task | None = None
+        self._writer: Periodic | None = None
         self._ready = False
         self._closed = False
         self.dropped = 0
@@ -150,7 +150,7 @@ class RedisStreamEventBroker(EventBroker):
             logger.error("event broker closed with %d events unsent", len(self._buffer))
         self._closed = True
         if self._writer is not None:
-            await stop_task(self._writer)
+            await self._writer.stop()
             self._writer = None
         if self._client is not None:
             await self._client.close()
@@ -159,27 +159,30 @@ class RedisStreamEventBroker(EventBroker):
     # ---- writing ----------------------------------------------------------------------
 
     def _ensure_writer(self) -> None:
-        if self._writer is None or self._writer.done():
+        if self._writer is None:
+            # A failed XADD is retried after 0.1 s, doubling up to RETRY_MAX_S while Redis
+            # stays down; the events wait in the buffer.
+            self._writer = Periodic(
+                "event_broker", self._write, every_s=0, retry_s=0.1, retry_max_s=RETRY_MAX_S
+            )
+        if not self._writer.running:
             self._wake = asyncio.Event()
-            self._writer = asyncio.get_running_loop().create_task(self._write_forever())
+            self._writer.start()
 
-    async def _write_forever(self) -> None:
+    async def _write(self) -> None:
+        """The writer's round: waits for publish() if the buffer is empty, else sends a
+        batch."""
         assert self._wake is not None
-        delay = 0.1
-        while True:
-            if not self._buffer:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            try:
-                await self._write_batch()
-                self._ready = True
-                delay = 0.1
-            except (RedisError, OSError, asyncio.TimeoutError) as exc:
-                self._ready = False
-                logger.warning("event broker: XADD failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
+        if not self._buffer:
+            self._wake.clear()
+            await self._wake.wait()
+            return
+        try:
+            await self._write_batch()
+        except Exception:
+            self._ready = False
+            raise
+        self._ready = True
 
     async def _write_batch(self) -> None:
         if self._client is None:

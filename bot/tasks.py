@@ -14,7 +14,8 @@ memory watch) and of the SMS gateway runs as a `Periodic`:
   step that waits by itself (a blocking read); anything else would spin.
 - An exception from a step never kills the worker: it is counted, logged (one line for a
   Redis or network failure, a traceback for anything else) and the step is retried after
-  `retry_s` (default: `every_s`, or 1 s for a blocking step).
+  `retry_s` (default: `every_s`, or 1 s for a blocking step). With `retry_max_s`, the
+  wait doubles after each failure in a row up to that (backoff), and resets on success.
 - Started, stopped and every failure are logged under the worker's name; the counts are
   in `status()`, which the desk serves on /healthz ("workers").
 """
@@ -74,6 +75,7 @@ class Periodic:
         every_s: float,
         *,
         retry_s: float | None = None,
+        retry_max_s: float | None = None,
         delay_first: bool = False,
     ) -> None:
         self.name = name
@@ -81,11 +83,18 @@ class Periodic:
         self._step = step
         self._every_s = every_s
         self._retry_s = retry_s if retry_s is not None else (every_s or 1.0)
+        self._retry_max_s = max(retry_max_s or 0.0, self._retry_s)
+        self._failures = 0  # in a row
         self._delay_first = delay_first  # wait every_s before the first round
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def running(self) -> bool:
+        """Started and not yet stopped (or ended)."""
+        return self._task is not None and not self._task.done()
+
     def start(self) -> Periodic:
-        if self._task is None or self._task.done():
+        if not self.running:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
         return self
 
@@ -105,26 +114,26 @@ class Periodic:
                 try:
                     await self._step()
                     self.stats.steps += 1
+                    self._failures = 0
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a worker outlives its failures
-                    delay = self._retry_s
-                    self._count(exc)
+                    self._failures += 1
+                    delay = min(self._retry_s * 2 ** (self._failures - 1), self._retry_max_s)
+                    self._count(exc, delay)
                 await asyncio.sleep(delay)  # 0 still yields to the loop
         finally:
             self.stats.running = False
             log.info("worker %s stopped", self.name)
 
-    def _count(self, exc: Exception) -> None:
+    def _count(self, exc: Exception, delay: float) -> None:
         self.stats.errors += 1
         self.stats.last_error = f"{type(exc).__name__}: {exc}"[:300]
         self.stats.last_error_at = time.time()
         if isinstance(exc, TRANSIENT):
-            log.warning(
-                "worker %s: %s; retrying in %.1fs", self.name, self.stats.last_error, self._retry_s
-            )
+            log.warning("worker %s: %s; retrying in %.1fs", self.name, self.stats.last_error, delay)
         else:
-            log.exception("worker %s failed; retrying in %.1fs", self.name, self._retry_s)
+            log.exception("worker %s failed; retrying in %.1fs", self.name, delay)
 
 
 class Workers:
@@ -140,12 +149,15 @@ class Workers:
         every_s: float,
         *,
         retry_s: float | None = None,
+        retry_max_s: float | None = None,
         delay_first: bool = False,
     ) -> Periodic:
         """Starts a `Periodic` and registers it under `name` (one worker per name)."""
         if name in self._workers and self._workers[name].stats.running:
             raise ValueError(f"worker {name} is already running")
-        worker = Periodic(name, step, every_s, retry_s=retry_s, delay_first=delay_first)
+        worker = Periodic(
+            name, step, every_s, retry_s=retry_s, retry_max_s=retry_max_s, delay_first=delay_first
+        )
         self._workers[name] = worker
         return worker.start()
 

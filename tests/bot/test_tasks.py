@@ -74,3 +74,30 @@ async def test_one_running_worker_per_name() -> None:
     with pytest.raises(ValueError):
         workers.periodic("same", step, every_s=1)
     await workers.stop_all()
+
+
+async def test_backoff_doubles_up_to_the_limit_and_resets_on_success(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+    outcomes = iter([False, False, False, False, True, False])
+    done = asyncio.Event()
+
+    async def fake_sleep(delay: float) -> None:
+        waits.append(delay)
+        await real_sleep(0)
+
+    async def step() -> None:
+        ok = next(outcomes, None)
+        if ok is None:
+            done.set()
+            await asyncio.Event().wait()
+        if not ok:
+            raise OSError("down")
+
+    monkeypatch.setattr("bot.tasks.asyncio.sleep", fake_sleep)
+    worker = Periodic("backoff", step, every_s=0, retry_s=0.1, retry_max_s=0.5).start()
+    await asyncio.wait_for(done.wait(), 2)
+    await worker.stop()
+    assert waits == [0.1, 0.2, 0.4, 0.5, 0, 0.1]
