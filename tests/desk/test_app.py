@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.desk.app import create_app
@@ -70,5 +72,23 @@ async def test_api_routes_need_the_bearer_token() -> None:
         assert wrong.status == 401
         ok = await c.get("/api/ping", headers={"Authorization": "Bearer s3cret"})
         assert ok.status == 200
+    finally:
+        await c.close()
+
+
+async def test_healthz_lists_every_worker_and_counts_its_errors() -> None:
+    c = await client()  # Redis unreachable: the workers fail, are counted, and go on
+    try:
+        for _ in range(100):
+            health = await (await c.get("/healthz")).json()
+            if health["workers"]["live_view"]["errors"]:
+                break
+            await asyncio.sleep(0.05)
+        workers = health["workers"]
+        expected = {"live_view", "handoff_sync", "handoff_retry", "sla_monitor"}
+        assert expected | {"redis_memory_watch"} <= set(workers)
+        assert all(worker["running"] for worker in workers.values())
+        live = workers["live_view"]
+        assert live["errors"] >= 1 and "Error" in live["last_error"]
     finally:
         await c.close()
