@@ -1,7 +1,7 @@
 """Shared fixtures: a real Redis server and the running Kefu stack.
 
 Everything is started by the tests themselves on free ports, so the suite runs
-on a fresh machine (after scripts/setup.sh) and never touches a developer's
+on a fresh machine (after scripts/setup.sh --dev) and never touches a developer's
 Redis or a running `scripts/start.sh`.
 """
 

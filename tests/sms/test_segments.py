@@ -52,7 +52,7 @@ def generated(n: int, seed: int = 20261127) -> list[str]:
 
 def twilio_calculator(texts: list[str]) -> list[dict]:
     if not shutil.which("node"):
-        pytest.fail("node is not installed; run scripts/setup.sh")
+        pytest.fail("node is not installed; run scripts/setup.sh --dev")
     result = subprocess.run(
         ["node", str(ORACLE)],
         input=json.dumps(texts),
