@@ -40,7 +40,7 @@ Step = Callable[[], Awaitable[object]]
 TRANSIENT: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
 
 
-async def stop_task(task: asyncio.Task, wait_s: float = 0.5) -> None:
+async def stop_task(task: asyncio.Task[Any], wait_s: float = 0.5) -> None:
     """Cancel until it is done.
 
     With Python 3.10, redis-py 4.6 can swallow a cancel that lands inside a

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.http import json_error
+from bot.http import Middleware, json_error
 from bot.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def api_token_middleware(settings: Settings) -> Callable:
+def api_token_middleware(settings: Settings) -> Middleware:
     api_token = settings.secret("api_token")
 
     @web.middleware

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -38,7 +39,7 @@ class MemoryStatus:
     oom_refusals: int = 0  # since Redis started
 
 
-def _oom_count(errorstats: dict) -> int:
+def _oom_count(errorstats: dict[str, Any]) -> int:
     # redis-py 4.6 leaves the value unparsed: {"errorstat_OOM": "count=3"}.
     raw = errorstats.get("errorstat_OOM")
     if isinstance(raw, dict):
@@ -96,10 +97,11 @@ class RedisMemoryWatch:
         self.status = MemoryStatus(state, used, limit, policy, oom)
         return self.status
 
+
 WATCH = web.AppKey("redis_memory_watch", RedisMemoryWatch)
 
 
-def status(app: web.Application) -> dict:
+def status(app: web.Application) -> dict[str, Any]:
     """The last check, for /healthz."""
     watch = app.get(WATCH)
     return asdict(watch.status if watch is not None else MemoryStatus("unknown"))
