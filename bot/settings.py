@@ -124,7 +124,7 @@ def _timezone(text: str) -> str:
     try:
         ZoneInfo(text.strip())
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("must be an IANA time zone such as Asia/Shanghai") from None
+        raise ValueError(f"must be an IANA time zone such as {DEFAULT_TIMEZONE}") from None
     return text.strip()
 
 
