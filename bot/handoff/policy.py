@@ -138,9 +138,7 @@ class HandoffConfig:
         folder = Path(handoff_dir or config.handoff_dir)
         grades = Grader.from_dir(policy_dir or config.policy_dir).grades
         zone = default_timezone or config.timezone
-        hours_path = Path(
-            hours_file or config.business_hours_file or folder / "business_hours.yml"
-        )
+        hours_path = Path(hours_file or config.business_hours_file or folder / "business_hours.yml")
         return cls(
             queue=QueuePolicy.from_yaml(folder / "queue.yml", grades),
             hours=BusinessHours.from_yaml(hours_path, zone),
