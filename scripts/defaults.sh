@@ -60,7 +60,7 @@ PY
 # Everything endpoints.yml names, for Rasa's own commands typed by hand (rasa shell,
 # rasa interactive, rasa run): the local Redis unless REDIS_URL says otherwise, the action
 # server's token (python -m actions.server reads the same one), the tracker retention
-# (bot/rasa_server.py's default, 30 days).
+# (the default of tracker_retention_s in bot/settings.py, 30 days).
 kefu_rasa_env() {
   export REDIS_URL="${REDIS_URL:-$(kefu_local_redis_url)}"
   kefu_export_redis_fields "$REDIS_URL"
