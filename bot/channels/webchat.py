@@ -215,6 +215,19 @@ class WebChatInput(SocketIOInput):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
+        # CORS headers stay with Sanic (python-socketio's would be sent twice), but CORS does
+        # not cover a websocket: without this check a page on any site could open one and
+        # chat as its visitor. Clients that send no Origin (apps, tests) are not browsers.
+        allowed_origins = frozenset(settings.get().cors)
+
+        @sio.on("connect", namespace=ns)
+        async def connect(sid: str, environ: dict[str, Any], *args: Any) -> bool:
+            origin = environ.get("HTTP_ORIGIN")
+            if origin and origin not in allowed_origins:
+                logger.warning("socket.io connection refused from origin %r", str(origin)[:200])
+                return False
+            return True
+
         # `*args`: a client may send an event with no payload or several; neither may
         # raise inside python-socketio.
         @sio.on("session_request", namespace=ns)

@@ -148,6 +148,20 @@ async def test_forged_expired_and_tampered_tokens_start_a_new_conversation(stack
         await c.client.disconnect()
 
 
+async def test_a_page_on_another_site_cannot_open_the_chat(stack: Stack) -> None:
+    """CORS does not cover websockets: the channel checks a browser's Origin itself."""
+    foreign = socketio.AsyncClient(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await foreign.connect(
+            stack.rasa_url, transports=["websocket"], headers={"Origin": "https://evil.example"}
+        )
+    # The desk's own page (the widget's origin) connects and chats.
+    own = socketio.AsyncClient(reconnection=False)
+    await own.connect(stack.rasa_url, transports=["websocket"], headers={"Origin": stack.desk_url})
+    assert own.connected
+    await own.disconnect()
+
+
 async def test_user_uttered_before_session_request_gets_a_polite_error(stack: Stack) -> None:
     early = Customer(stack.rasa_url)
     await early.client.connect(stack.rasa_url, transports=["websocket"])
