@@ -563,8 +563,8 @@ class Settings(BaseSettings):
         None,
         "SMS_PUBLIC_URL",
         "sms",
-        "public base URL of Rasa as Twilio sees it, behind a proxy (webhook signatures, "
-        "status callbacks)",
+        "public base URL of the proxy in front of Rasa (inbound webhooks) and the desk "
+        "(status callbacks), as Twilio sees it: signatures are checked over it",
         _url("http", "https"),
         "*(unset: the request URL)*",
     )

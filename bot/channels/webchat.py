@@ -221,8 +221,8 @@ class WebChatInput(SocketIOInput):
         allowed_origins = frozenset(settings.get().cors)
 
         @sio.on("connect", namespace=ns)
-        async def connect(sid: str, environ: dict[str, Any], *args: Any) -> bool:
-            origin = environ.get("HTTP_ORIGIN")
+        async def connect(sid: str, wsgi: dict[str, Any], *args: Any) -> bool:
+            origin = wsgi.get("HTTP_ORIGIN")  # the WSGI-style request of engine.io
             if origin and origin not in allowed_origins:
                 logger.warning("socket.io connection refused from origin %r", str(origin)[:200])
                 return False
