@@ -1,4 +1,6 @@
-"""One-time codes that prove a web visitor holds a phone (policy: content/identity/verification.yml).
+"""One-time codes that prove a web visitor holds a phone.
+
+Policy and texts: content/identity/verification.yml.
 
 One pending code per conversation, in the hash kefu:identity:otp:{conversation_id}
 (phone, salt, digest, wrong), expiring with the code. Only a salted SHA-256 of the code is

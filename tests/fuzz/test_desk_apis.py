@@ -209,7 +209,11 @@ PATH_TEXT = URL_TEXT.filter(lambda s: s not in ("", ".", ".."))
 HEX32 = st.binary(min_size=16, max_size=16).map(bytes.hex)
 HOSTILE_TEXT = st.one_of(URL_TEXT, st.text(min_size=5000, max_size=20000, alphabet="好a1"))
 JSON_SCALAR = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), HOSTILE_TEXT
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    HOSTILE_TEXT,
 )
 JSON_VALUE = st.recursive(
     JSON_SCALAR,
