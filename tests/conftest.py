@@ -79,38 +79,41 @@ class RedisServer:
         return f"redis://:{self.password}@127.0.0.1:{self.port}/{db}"
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """A real redis-server with the project's durable configuration."""
+def start_redis(data: Path, *config: str, password: str | None = REDIS_PASSWORD) -> RedisServer:
+    """A real redis-server with the project's redis.conf plus `config` lines, data in `data`.
+
+    Configuration goes in on stdin, like start.sh does: the password stays off the command
+    line, which every local user can read.
+    """
     if not shutil.which("redis-server"):
         pytest.fail("redis-server is not installed; run scripts/setup.sh")
     port = free_port()
-    data = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
-        # Configuration from stdin ("-"), like start.sh: the password stays off the
-        # command line, which every local user can read.
-        [
-            "redis-server",
-            "-",
-            "--port",
-            str(port),
-            "--dir",
-            str(data),
-            "--appendfsync",
-            "everysec",  # tests need speed more than power-cut safety
-        ],
+        ["redis-server", "-", "--port", str(port), "--dir", str(data)],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
     assert proc.stdin is not None
-    proc.stdin.write(f"include {ROOT / 'redis.conf'}\nrequirepass {REDIS_PASSWORD}\n".encode())
+    lines = [f"include {ROOT / 'redis.conf'}", *config]
+    if password:
+        lines.append(f"requirepass {password}")
+    proc.stdin.write(("\n".join(lines) + "\n").encode())
     proc.stdin.close()
-    server = RedisServer(port, f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0", proc)
+    auth = f":{password}@" if password else ""
+    server = RedisServer(port, f"redis://{auth}127.0.0.1:{port}/0", proc)
     wait_until(lambda: server.client().ping(), 10, "redis-server", [proc])
+    return server
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """The suite's Redis: durable configuration, fsync relaxed (tests need speed more than
+    power-cut safety)."""
+    server = start_redis(tmp_path_factory.mktemp("redis"), "appendfsync everysec")
     yield server
-    proc.terminate()
-    proc.wait(10)
+    server.process.terminate()
+    server.process.wait(10)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from bot import db
 from bot.desk.redis_watch import RedisMemoryWatch
 from bot.rasa_server import rasa_argv
 from bot.settings import SettingsError
-from tests.conftest import ROOT, free_port, wait_until
+from tests.conftest import ROOT, free_port, start_redis
 
 TOKEN = "ab" * 32
 ENV = {"RASA_TOKEN": TOKEN, "KEFU_ACTION_TOKEN": "cd" * 32}
@@ -95,19 +95,10 @@ def test_action_token_check(header: str | None, status: int) -> None:
 @pytest.fixture(scope="module")
 def small_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A throwaway Redis with the project's redis.conf (the shared one must not fill up)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "-", "--port", str(port), "--dir", str(tmp_path_factory.mktemp("r"))],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-    )
-    assert proc.stdin is not None
-    proc.stdin.write(f"include {ROOT / 'redis.conf'}\nappendonly no\n".encode())
-    proc.stdin.close()
-    wait_until(lambda: redis.Redis(port=port).ping(), 10, "redis-server", [proc])
-    yield port
-    proc.terminate()
-    proc.wait(10)
+    server = start_redis(tmp_path_factory.mktemp("r"), "appendonly no", password=None)
+    yield server.port
+    server.process.terminate()
+    server.process.wait(10)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ for every other test)."""
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,13 +16,12 @@ import pytest
 
 from tests.conftest import (
     DESK_TEST_TOKEN,
-    REDIS_PASSWORD,
-    ROOT,
     RedisServer,
     free_port,
     http_ok,
     stack_env,
     start_process,
+    start_redis,
     stop_processes,
     wait_until,
 )
@@ -31,25 +29,9 @@ from tests.conftest import (
 ROUTES = ("/api/sms/outbox", "/api/sms/outbox/OB0123456789abcdef", "/api/sms/sink?limit=5")
 
 
-def _redis_server(data: Path) -> RedisServer:
-    port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "-", "--port", str(port), "--dir", str(data)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    assert proc.stdin is not None
-    proc.stdin.write(f"include {ROOT / 'redis.conf'}\nrequirepass {REDIS_PASSWORD}\n".encode())
-    proc.stdin.close()
-    server = RedisServer(port, f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0", proc)
-    wait_until(lambda: server.client().ping(), 10, "redis-server", [proc])
-    return server
-
-
 @pytest.fixture
 def desk_alone(tmp_path: Path) -> Iterator[tuple[str, RedisServer]]:
-    redis = _redis_server(tmp_path)
+    redis = start_redis(tmp_path)
     desk_port = free_port()
     env = stack_env(redis, free_port(), free_port(), desk_port)
     desk = start_process("desk", env, tmp_path)
