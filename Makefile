@@ -29,7 +29,7 @@ unit: ## Only the fast pytest tests (no running stack)
 
 nlu-eval: ## Held-out NLU evaluation with per-intent report in results/nlu
 	source scripts/env.sh && kefu_export_redis_fields redis://127.0.0.1:6379/0 && \
-	rasa test nlu --model models/latest.tar.gz --nlu tests/nlu --out results/nlu --no-plot && \
+	rasa test nlu --model models/latest.tar.gz --nlu tests/nlu/heldout --out results/nlu --no-plot && \
 	python scripts/check_nlu_report.py results/nlu
 
 .PHONY: help setup start test train redis lint unit nlu-eval

@@ -28,7 +28,7 @@ rasa test core --model "$model" --stories tests/stories --fail-on-prediction-err
   --out results/stories --no-plot
 
 kefu_log "held-out NLU evaluation"
-rasa test nlu --model "$model" --nlu tests/nlu --out results/nlu --no-plot
+rasa test nlu --model "$model" --nlu tests/nlu/heldout --out results/nlu --no-plot
 python scripts/check_nlu_report.py results/nlu
 
 kefu_log "pytest"
