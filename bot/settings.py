@@ -689,7 +689,7 @@ class Settings(BaseSettings):
             if source.get(var, "").strip() != ""
         }
         try:
-            return cls(**given)
+            return cls.parse_obj(given)  # cls(**given), typed: the values are strings to parse
         except ValidationError as exc:
             raise SettingsError(_explain(exc, given)) from None
 

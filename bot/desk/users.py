@@ -61,9 +61,7 @@ return #ids
 
 async def revoke_sessions(redis: aioredis.Redis, username: str) -> int:
     """Ends every console session of `username`; returns how many there were."""
-    return int(
-        await redis.eval(_REVOKE, 1, user_sessions_key(username), SESSION_PREFIX)  # type: ignore[misc]
-    )
+    return int(await redis.eval(_REVOKE, 1, user_sessions_key(username), SESSION_PREFIX))
 
 
 class UserError(ValueError):

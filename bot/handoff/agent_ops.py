@@ -126,7 +126,7 @@ class AgentOps:
         conversation: Conversation,
         event: str | None,
         key: str,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """`key` names this message across retries (the console's key of a reply, the
         handoff episode of a notice), so a retry reuses it: the outbox sends one SMS per
         key."""
@@ -190,7 +190,7 @@ class AgentOps:
         idempotency_key = event["metadata"]["idempotency_key"]
         record = REPLY_PREFIX + idempotency_key
         redis = self.store.redis
-        state = await redis.eval(  # type: ignore[misc]
+        state = await redis.eval(
             _BEGIN_REPLY,
             1,
             record,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -24,7 +25,7 @@ MESSAGE_KEYS = (
 )
 
 
-def _load(path: Path) -> dict:
+def _load(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -34,7 +35,7 @@ def _load(path: Path) -> dict:
     return data
 
 
-def _positive(data: dict, key: str, default: float, where: Path) -> float:
+def _positive(data: dict[str, Any], key: str, default: float, where: Path) -> float:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise HandoffConfigError(f"{where}: {key} must be a number >= 0")

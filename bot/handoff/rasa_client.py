@@ -49,7 +49,7 @@ class RasaClient:
             params["token"] = self._token
         return URL(self.base_url + path, encoded=True).update_query(params)
 
-    async def _request(self, method: str, url: URL, **kwargs: Any) -> Any:
+    async def _request(self, method: str, url: URL, **kwargs: Any) -> dict[str, Any]:
         try:
             async with self._session.request(
                 method, url, timeout=self._timeout, **kwargs
@@ -57,7 +57,8 @@ class RasaClient:
                 if response.status >= 400:
                     body = (await response.text())[:300]
                     raise RasaError(f"Rasa answered {response.status}: {body}", response.status)
-                return await response.json(content_type=None)
+                data: dict[str, Any] = await response.json(content_type=None)
+                return data
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise RasaError(f"Rasa unreachable: {type(exc).__name__}") from exc
 

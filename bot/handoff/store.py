@@ -406,7 +406,8 @@ class HandoffStore:
 
     async def pending_sync(self, older_than: float) -> list[str]:
         """Conversations released before `older_than` that Rasa has not confirmed."""
-        return await self._r.zrangebyscore(PENDING_SYNC, "-inf", _ms(older_than))
+        ids: list[str] = await self._r.zrangebyscore(PENDING_SYNC, "-inf", _ms(older_than))
+        return ids
 
     async def expire_due(self, now: float | None = None) -> list[Conversation]:
         """queued -> closed for conversations queued longer than the policy's

@@ -52,11 +52,13 @@ USER = "kefu.user"
 
 
 def current_user(request: web.Request) -> User:
-    return request[USER]
+    user: User = request[USER]
+    return user
 
 
 def current_session(request: web.Request) -> Session:
-    return request[SESSION]
+    session: Session = request[SESSION]
+    return session
 
 
 def valid_conversation_id(value: str) -> bool:
