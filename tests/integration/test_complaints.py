@@ -88,6 +88,19 @@ async def test_english_complaint_with_details_up_front_and_a_correction(
     assert ticket.category == "repair_delay"
 
 
+async def test_a_chinese_address_does_not_switch_an_english_complaint_to_chinese(
+    caller: Caller, tickets: TicketService
+) -> None:
+    await caller.turn("I want to complain, the meter reader was rude and shouted at me")
+    assert "address" in (await caller.turn("Staff conduct"))[-1]
+    assert "phone number" in (await caller.turn("北京市朝阳区建国路66号院3号楼"))[-1]
+    summary = (await caller.turn("138 0013 8000"))[-1]
+    assert "Please check your complaint" in summary and "建国路66号" in summary
+    created = " ".join(await caller.turn("yes"))
+    ticket = await tickets.store.get(TICKET.search(created).group())
+    assert ticket.language == "en" and ticket.location == "北京市朝阳区建国路66号院3号楼"
+
+
 async def test_faq_in_the_middle_then_the_form_continues(caller: Caller) -> None:
     await caller.turn("我要投诉")
     await caller.turn("电费账单")
