@@ -44,6 +44,18 @@ def test_no_module_imports_a_test_module() -> None:
     )
 
 
+def test_helpers_come_from_the_root_conftest_or_tests_support() -> None:
+    """A folder's conftest.py holds its fixtures; what other modules import lives in
+    tests/conftest.py or tests/support/."""
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in sorted(TESTS.rglob("*.py"))
+        for module in _imported_modules(path)
+        if module.endswith(".conftest") and module != "tests.conftest"
+    ]
+    assert not offenders, "move them to tests/support/:\n" + "\n".join(offenders)
+
+
 def test_every_folder_mirrors_the_code_or_is_a_named_suite() -> None:
     packages = {p.name for p in (ROOT / "bot").iterdir() if (p / "__init__.py").exists()}
     allowed = packages | OWN | CROSS_CUTTING

@@ -3,26 +3,22 @@ a stand-in bot, and a Stoplight Prism mock serving Twilio's OpenAPI spec."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field, replace
-from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
-from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
 from bot.sms.channel import SmsInput
 from bot.sms.settings import SmsSettings
 from tests.conftest import ROOT, RedisServer, free_port, wait_until
-from tests.support.sms import TOKEN
+from tests.support.sms import TOKEN, Prism, SmsServer, StubBot
 
 SMS_DB = 2
 PRISM = ROOT / "node_modules" / ".bin" / "prism"
@@ -55,37 +51,6 @@ def settings(sms_redis_url: str) -> SmsSettings:
         send_timeout_s=5.0,
         reclaim_idle_s=60.0,
     )
-
-
-@dataclass
-class StubBot:
-    """Stands in for Rasa's agent: records messages and answers 'echo: <text>'."""
-
-    messages: list[UserMessage] = field(default_factory=list)
-    gate: asyncio.Event = field(default_factory=asyncio.Event)
-    responses: list[dict[str, Any]] | None = None  # overrides the echo when set
-    fail: bool = False
-
-    def __post_init__(self) -> None:
-        self.gate.set()
-
-    async def __call__(self, message: UserMessage) -> None:
-        await self.gate.wait()
-        self.messages.append(message)
-        if self.fail:
-            raise RuntimeError("bot failure (test)")
-        for response in self.responses or [{"text": f"echo: {message.text}"}]:
-            await message.output_channel.send_response(message.sender_id, dict(response))
-
-
-@dataclass
-class SmsServer:
-    url: str
-    channel: SmsInput
-    bot: StubBot
-
-    def configure(self, **changes: Any) -> None:
-        self.channel.settings = replace(self.channel.settings, **changes)
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -126,12 +91,6 @@ async def sms_server(
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         yield session
-
-
-@dataclass
-class Prism:
-    url: str
-    process: subprocess.Popen
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,9 @@ from bot.sms.conversation import buttons_key, last_inbound_key, remember_buttons
 from bot.sms.incoming import EMPTY_TWIML
 from bot.sms.sender import Sender
 from bot.sms.settings import WEBHOOK_PATH
-from tests.sms.conftest import SmsServer
 from tests.support.sms import (
     CUSTOMER,
+    SmsServer,
     drain_outbox,
     eventually,
     inbound,

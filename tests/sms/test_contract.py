@@ -19,8 +19,7 @@ from bot.sms import optout, outbox, sender
 from bot.sms.settings import SmsSettings
 from bot.tasks import Workers
 from tests.conftest import free_port
-from tests.sms.conftest import Prism
-from tests.support.sms import ACCOUNT_SID, CUSTOMER, OUR_NUMBER, TOKEN, eventually
+from tests.support.sms import ACCOUNT_SID, CUSTOMER, OUR_NUMBER, TOKEN, Prism, eventually
 
 
 @dataclass

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
 import redis.asyncio as aioredis
+from rasa.core.channels.channel import UserMessage
 from twilio.request_validator import RequestValidator
 
 from bot.sms import outbox, sink
+from bot.sms.channel import SmsInput
 from bot.sms.sender import Sender
 from bot.sms.settings import STATUS_PATH, WEBHOOK_PATH
 from tests.conftest import SMS_TEST_TOKEN
@@ -165,3 +169,43 @@ async def drain_outbox(sender: Sender) -> None:
             return
         for entry_id, fields in entries:
             await sender.process(entry_id, fields["id"])
+
+
+# ---- the SMS channel in a test server, and the Prism mock of Twilio (tests/sms/conftest.py) --
+
+
+@dataclass
+class StubBot:
+    """Stands in for Rasa's agent: records messages and answers 'echo: <text>'."""
+
+    messages: list[UserMessage] = field(default_factory=list)
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    responses: list[dict[str, Any]] | None = None  # overrides the echo when set
+    fail: bool = False
+
+    def __post_init__(self) -> None:
+        self.gate.set()
+
+    async def __call__(self, message: UserMessage) -> None:
+        await self.gate.wait()
+        self.messages.append(message)
+        if self.fail:
+            raise RuntimeError("bot failure (test)")
+        for response in self.responses or [{"text": f"echo: {message.text}"}]:
+            await message.output_channel.send_response(message.sender_id, dict(response))
+
+
+@dataclass
+class SmsServer:
+    url: str
+    channel: SmsInput
+    bot: StubBot
+
+    def configure(self, **changes: Any) -> None:
+        self.channel.settings = replace(self.channel.settings, **changes)
+
+
+@dataclass
+class Prism:
+    url: str
+    process: subprocess.Popen
