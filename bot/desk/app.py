@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import html
+import json
+from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import yaml
 from aiohttp import web
 
 from bot import db
@@ -36,10 +39,31 @@ def _content_security_policy(rasa_url: str) -> str:
     )
 
 
+WIDGET_TEXTS = PROJECT_ROOT / "content" / "web" / "texts.yml"
+
+
+@cache
+def widget_texts() -> str:
+    """The widget's opening (greeting and quick replies, per language) as JSON for the page."""
+    with WIDGET_TEXTS.open(encoding="utf-8") as handle:
+        widget = yaml.safe_load(handle)["widget"]
+    for lang in ("zh", "en"):
+        if not isinstance(widget["greeting"][lang], str):
+            raise ValueError(f"{WIDGET_TEXTS}: widget.greeting needs `{lang}`")
+    replies = [
+        {"payload": str(r["payload"]), "zh": str(r["zh"]), "en": str(r["en"])}
+        for r in widget["quick_replies"]
+    ]
+    return json.dumps(
+        {"greeting": widget["greeting"], "quick_replies": replies}, ensure_ascii=False
+    )
+
+
 async def website(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     page = (HERE / "templates" / "index.html").read_text(encoding="utf-8")
     page = page.replace("{{ rasa_url }}", html.escape(settings.rasa_public_url, quote=True))
+    page = page.replace("{{ widget_texts }}", html.escape(widget_texts(), quote=True))
     return web.Response(
         text=page,
         content_type="text/html",

@@ -9,6 +9,16 @@
   var input = document.getElementById("kefu-input");
   var statusEl = document.getElementById("kefu-status");
 
+  // The opening (greeting and quick replies) comes from content/web/texts.yml, rendered
+  // into the page by the desk; the browser's language picks zh or en.
+  var texts = {};
+  try {
+    texts = JSON.parse(root.dataset.texts || "{}") || {};
+  } catch (e) {
+    texts = {};
+  }
+  var LANG = /^zh\b/i.test(String(navigator.language || "")) ? "zh" : "en";
+
   // The server names the conversation; the widget only keeps the signed token that lets
   // it back in (a client-made id would let anyone write into anyone's conversation).
   var KEY_TOKEN = "kefu.token";
@@ -90,8 +100,13 @@
     root.dataset.state = state;
   }
 
+  // The language of a line, for screen readers (WCAG 3.1.2): any Han character means Chinese.
+  function langOf(text) {
+    return /[\u3400-\u9fff]/.test(String(text || "")) ? "zh-CN" : "en";
+  }
+
   function render(entry) {
-    var item = document.createElement("li");
+    var item = document.createElement("div");
     item.className = "kefu-msg kefu-msg--" + entry.from;
     if (entry.agent && entry.from === "bot") {
       // A human agent's message: their name above it, both as plain text.
@@ -106,17 +121,26 @@
     } else {
       item.textContent = entry.text; // customer text is always text
     }
+    if (entry.from === "greeting") item.className = "kefu-msg kefu-msg--greeting";
     if (entry.agent) item.title = entry.agent;
+    if (entry.text) item.lang = entry.lang || langOf(entry.text);
     log.appendChild(item);
     if (entry.buttons && entry.buttons.length) {
-      var row = document.createElement("li");
+      var row = document.createElement("div");
       row.className = "kefu-buttons";
+      row.setAttribute("role", "group");
       entry.buttons.forEach(function (b) {
         var button = document.createElement("button");
         button.type = "button";
         button.textContent = b.title;
+        button.lang = entry.lang || langOf(b.title);
+        // Quick replies answer the question they came with: once the customer has said
+        // anything after it, a stale button (a greeting's /ask_bill inside a complaint
+        // form) would be taken as the answer to another question.
+        button.disabled = !!entry.spent;
         button.addEventListener("click", function () {
           send(b.payload, b.title);
+          input.focus(); // the clicked button is now disabled: keep keyboard users in the chat
         });
         row.appendChild(button);
       });
@@ -134,6 +158,32 @@
 
   transcript.forEach(render);
 
+  function hasGreeting() {
+    return transcript.some(function (entry) {
+      return entry.from === "greeting";
+    });
+  }
+
+  // A new conversation opens with help, not a blank box: shown by the widget itself (the
+  // model predicts no turn for it) and kept in the transcript, so a resumed conversation
+  // shows it once, where it was, and never again.
+  function greet() {
+    var greeting = texts.greeting && texts.greeting[LANG];
+    if (!greeting || hasGreeting()) return;
+    var buttons = (texts.quick_replies || []).map(function (r) {
+      return { title: String(r[LANG]), payload: String(r.payload) };
+    });
+    var entry = { from: "greeting", text: String(greeting), buttons: buttons, lang: LANG === "zh" ? "zh-CN" : "en" };
+    transcript.unshift(entry);
+    saveFresh(KEY_LOG, transcript);
+    log.textContent = "";
+    transcript.forEach(render);
+  }
+
+  // Without a token there is nothing to resume: greet at once, before the server answers.
+  var startedFresh = token === null;
+  if (startedFresh && !transcript.length) greet();
+
   var socket = io(root.dataset.rasaUrl, {
     path: "/socket.io",
     transports: ["websocket", "polling"],
@@ -150,8 +200,18 @@
     saveFresh(KEY_PENDING, pending);
   }
 
+  function spendButtons() {
+    transcript.forEach(function (entry) {
+      if (entry.buttons && entry.buttons.length) entry.spent = true;
+    });
+    Array.prototype.forEach.call(log.querySelectorAll(".kefu-buttons button"), function (b) {
+      b.disabled = true;
+    });
+  }
+
   function send(message, shown) {
     if (!message || !message.trim()) return;
+    spendButtons();
     remember({ from: "user", text: shown || message });
     pending.push(message);
     flush();
@@ -168,7 +228,10 @@
   socket.on("session_confirm", function (data) {
     if (!data || typeof data.session_id !== "string" || typeof data.token !== "string") return;
     var known = sessionId === null ? data.resumed : data.session_id === sessionId;
-    if (!known && transcript.length) {
+    // The first confirm after a fresh start: the lines on screen (greeting, what the
+    // customer typed meanwhile) already belong to this new conversation.
+    var firstOfFresh = startedFresh && sessionId === null;
+    if (!known && !firstOfFresh && transcript.length) {
       // The server started a new conversation (our token expired or was refused): the
       // old lines belong to a conversation this browser can no longer reach.
       transcript = [];
@@ -179,6 +242,7 @@
     token = data.token; // refreshed on every confirm, so an active chat never expires
     save(KEY_TOKEN, token);
     root.dataset.sessionId = sessionId;
+    if (!known) greet();
     setStatus("在线 Online", "online"); // only now can messages reach the conversation
     confirmed = true;
     flush();

@@ -260,7 +260,9 @@
       if (line.kind === "agent") who = "客服 " + (line.agent_name || "Agent");
       li.appendChild(el("span", "who", who));
       li.appendChild(el("span", "at", clock(line.at)));
-      li.appendChild(el("span", "text", line.text));
+      var text = el("span", "text", line.text);
+      text.lang = /[\u3400-\u9fff]/.test(String(line.text || "")) ? "zh-CN" : "en"; // WCAG 3.1.2
+      li.appendChild(text);
       if (line.buttons && line.buttons.length) {
         li.appendChild(el("span", "buttons", "[" + line.buttons.join("] [") + "]"));
       }
