@@ -21,7 +21,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.language import DEFAULT, SUPPORTED, detect_language
+from bot.language import DEFAULT, SUPPORTED, detect_language, language_of_hint
 
 # Form questions whose answers are identifiers copied from the world, not sentences.
 # complaint_location takes an address or an account number.
@@ -47,6 +47,11 @@ class ActionDetectLanguage(Action):
         if answers_identifier(tracker):
             return []
         detected = detect_language(tracker.latest_message.get("text"))
+        if detected is None and tracker.get_slot("language") is None:
+            # A first message with no words (a widget button's payload) follows the
+            # browser's language, which the web channel passes as metadata `lang`.
+            metadata = tracker.latest_message.get("metadata") or {}
+            detected = language_of_hint(metadata.get("lang"))
         if detected is None or detected == tracker.get_slot("language"):
             return []
         return [SlotSet("language", detected)]

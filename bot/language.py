@@ -29,3 +29,11 @@ def detect_language(text: str | None) -> str | None:
     if han == 0 and words == 0:  # digits, emoji, punctuation: keep what we had
         return None
     return "zh" if han / 2 > words or (han and words <= 1) else "en"
+
+
+def language_of_hint(hint: object) -> str | None:
+    """A browser's language tag ("zh-CN", "en-US") as one of SUPPORTED, or None."""
+    if not isinstance(hint, str):
+        return None
+    primary = hint.split("-", 1)[0].lower()
+    return primary if primary in SUPPORTED else None

@@ -47,7 +47,7 @@ from socketio import AsyncRedisManager, AsyncServer
 
 from bot import db, logmask, settings
 from bot.identity.tokens import Signer, TokenConfigError, new_web_id
-from bot.language import DEFAULT, SUPPORTED, detect_language
+from bot.language import DEFAULT, SUPPORTED, detect_language, language_of_hint
 from bot.ratelimit import Limiter, Quota
 from bot.settings import PROJECT_ROOT
 
@@ -235,7 +235,7 @@ class WebChatInput(SocketIOInput):
             data = args[0] if len(args) == 1 and isinstance(args[0], dict) else {}
             session = await sio.get_session(sid, namespace=ns)
             hint = client_metadata(data.get(self.metadata_key)).get("lang", "")
-            language = session.get("language") or _language_of_hint(hint)
+            language = session.get("language") or language_of_hint(hint)
             if signer is None:
                 await refuse(sid, "unavailable", "web sessions are not configured", language)
                 return
@@ -314,11 +314,6 @@ def _signer() -> Signer | None:
         # No default secret: with one, anyone could forge a token for any conversation.
         logger.error("web chat refuses every session: %s", exc)
         return None
-
-
-def _language_of_hint(hint: str) -> str | None:
-    primary = hint.split("-", 1)[0].lower()
-    return primary if primary in SUPPORTED else None
 
 
 async def _reserve_turn(limiter: Limiter, *quotas: Quota) -> float:

@@ -118,3 +118,16 @@ async def test_after_the_form_the_customer_switches_again() -> None:
     # requested_slot lingers after a form ends; without an active loop it means nothing.
     args = {"slots": {"language": "en", "requested_slot": "complaint_location"}}
     assert await detect("谢谢，工单号是多少", **args) == [SlotSet("language", "zh")]
+
+
+async def test_a_first_button_click_follows_the_browsers_language() -> None:
+    """A payload has no words; the widget's `lang` hint decides until the customer writes."""
+    first = make_tracker("/complain", slots={"language": None}, metadata={"lang": "en-US"})
+    assert await ActionDetectLanguage().run(CollectingDispatcher(), first, {}) == [
+        SlotSet("language", "en")
+    ]
+    # Once the conversation has a language, the hint never overrides it.
+    later = make_tracker("/complain", slots={"language": "zh"}, metadata={"lang": "en-US"})
+    assert await ActionDetectLanguage().run(CollectingDispatcher(), later, {}) == []
+    unknown = make_tracker("/complain", slots={"language": None}, metadata={"lang": "fr-FR"})
+    assert await ActionDetectLanguage().run(CollectingDispatcher(), unknown, {}) == []

@@ -96,6 +96,19 @@ def test_complaint_button_starts_the_complaint_form(widget: Page) -> None:
         expect(button).to_be_disabled()
 
 
+def test_an_english_browsers_button_gets_english_answers(
+    browser: Browser, handoff_stack: HandoffStack
+) -> None:
+    """A payload carries no words: the browser's language decides the bot's first reply."""
+    page = open_page(browser, handoff_stack.desk_url + "/", locale="en-US")
+    try:
+        expect(page.locator("#kefu-chat")).to_have_attribute("data-state", "online")
+        page.locator(QUICK_REPLIES, has_text="Complaint").click()
+        expect(page.locator(".kefu-msg--bot").first).to_contain_text("What is it about?")
+    finally:
+        page.context.close()
+
+
 def test_handoff_button_queues_for_a_person(widget: Page) -> None:
     widget.locator(QUICK_REPLIES, has_text="转人工客服").click()
     expect(widget.locator(".kefu-msg--user")).to_have_text(["转人工客服"])
