@@ -27,7 +27,8 @@ lint: ## ruff check, format check and mypy (files and strictness: [tool.mypy] in
 unit: ## Only the fast pytest tests (no running stack)
 	.venv/bin/python -m pytest tests -m "not stack"
 
-nlu-eval: ## Held-out NLU evaluation with per-intent report in results/nlu
+nlu-eval: ## NLU tables per language (held-out, blind, out-of-scope), then the held-out gate (results/nlu)
+	source scripts/env.sh && python scripts/nlu_report.py --model models/latest.tar.gz
 	source scripts/env.sh && kefu_export_redis_fields redis://127.0.0.1:6379/0 && \
 	rasa test nlu --model models/latest.tar.gz --nlu tests/nlu/heldout --out results/nlu --no-plot && \
 	python scripts/check_nlu_report.py results/nlu
