@@ -144,7 +144,6 @@ def load_examples(set_name: str) -> list[tuple[str, Path, str, str]]:
 
 def _quiet() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
     logging.disable(logging.INFO)
     import warnings
 
