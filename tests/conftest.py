@@ -253,3 +253,9 @@ def open_widget(browser: Browser, desk_url: str) -> Page:
     page.goto(desk_url + "/")
     expect(page.locator("#kefu-chat")).to_have_attribute("data-state", "online")
     return page
+
+
+def type_in_widget(page: Page, text: str) -> None:
+    """What a visitor does: type in the widget's box and press Enter."""
+    page.fill("#kefu-input", text)
+    page.press("#kefu-input", "Enter")

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, Page, Route, expect
 
 from bot.handoff.policy import HandoffConfig
 from bot.handoff.store import QUEUE, conv_key
-from tests.conftest import open_widget
+from tests.conftest import open_widget, type_in_widget
 from tests.support.handoff import PASSWORD, HandoffStack
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
@@ -49,18 +49,13 @@ def customer(browser: Browser, handoff_stack: HandoffStack) -> Iterator[Page]:
     page.context.close()
 
 
-def say(page: Page, text: str) -> None:
-    page.fill("#kefu-input", text)
-    page.press("#kefu-input", "Enter")
-
-
 def bot_only(page: Page):
     return page.locator(".kefu-msg--bot:not(.kefu-msg--agent)")
 
 
 def test_customer_waits_agent_takes_over_and_hands_back(agent: Page, customer: Page) -> None:
     # The customer asks for a person in Chinese and is told their place and wait.
-    say(customer, "我要转人工")
+    type_in_widget(customer, "我要转人工")
     expect(bot_only(customer).last).to_contain_text(re.compile(r"第\s*\d+\s*位"))
     expect(bot_only(customer).last).to_contain_text("分钟")
     session = customer.locator("#kefu-chat").get_attribute("data-session-id")
@@ -72,7 +67,7 @@ def test_customer_waits_agent_takes_over_and_hands_back(agent: Page, customer: P
     expect(row).to_contain_text("zh")
 
     # While waiting, the customer writes an XSS payload: the queue shows it as text.
-    say(customer, XSS)
+    type_in_widget(customer, XSS)
     expect(row.locator("td.last")).to_have_text(XSS)
 
     # The agent claims it; the customer sees who joined.
@@ -98,7 +93,7 @@ def test_customer_waits_agent_takes_over_and_hands_back(agent: Page, customer: P
     expect(reply.locator(".kefu-msg__agent")).to_have_text("测试客服")
 
     # The customer answers; the agent sees it live; the bot stays silent meanwhile.
-    say(customer, "我家从昨晚开始停电了")
+    type_in_widget(customer, "我家从昨晚开始停电了")
     expect(transcript.locator(".line--user", has_text="我家从昨晚开始停电了")).to_be_visible()
     expect(transcript.locator(".line--agent", has_text="我是人工客服")).to_be_visible()
     assert bot_only(customer).count() == bot_turns
@@ -111,7 +106,7 @@ def test_customer_waits_agent_takes_over_and_hands_back(agent: Page, customer: P
 
     # ...and the bot answers the next question.
     answered = bot_only(customer).count()
-    say(customer, "怎么交电费")
+    type_in_widget(customer, "怎么交电费")
     expect(bot_only(customer)).to_have_count(answered + 1)
     expect(bot_only(customer).last).to_contain_text("微信")
     assert customer.evaluate("window.__pwned") is None
@@ -120,7 +115,7 @@ def test_customer_waits_agent_takes_over_and_hands_back(agent: Page, customer: P
 def test_a_lost_reply_response_is_retried_with_the_same_key(agent: Page, customer: Page) -> None:
     """console.js keeps one idempotency key per composed message: the retry after a lost
     response is recognised by the desk, and the customer gets the message once."""
-    say(customer, "我要转人工")
+    type_in_widget(customer, "我要转人工")
     expect(bot_only(customer).last).to_contain_text(re.compile(r"第\s*\d+\s*位"))
     session = customer.locator("#kefu-chat").get_attribute("data-session-id")
     row = agent.locator(f'#queue-body tr[data-conversation="{session}"]')
@@ -179,7 +174,7 @@ def test_nobody_claims_the_customer_in_time_and_accepts_a_callback(
     agent: Page, customer: Page, handoff_stack: HandoffStack
 ) -> None:
     """The queue timeout ends the wait; the bot's callback rules take the customer's yes."""
-    say(customer, "我要转人工")
+    type_in_widget(customer, "我要转人工")
     expect(bot_only(customer).last).to_contain_text(re.compile(r"第\s*\d+\s*位"))
     session = customer.locator("#kefu-chat").get_attribute("data-session-id")
     # The customer has waited past queue_timeout_s (moved back in time in Redis).

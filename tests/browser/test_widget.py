@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from bot.language import detect_language
-from tests.conftest import Stack, open_widget
+from tests.conftest import Stack, open_widget, type_in_widget
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
@@ -23,22 +23,17 @@ def page(browser: Browser, stack: Stack) -> Iterator[Page]:
     p.context.close()
 
 
-def send(page: Page, text: str) -> None:
-    page.fill("#kefu-input", text)
-    page.press("#kefu-input", "Enter")
-
-
 def bot_messages(page: Page):
     return page.locator(".kefu-msg--bot")
 
 
 def test_chinese_greeting_english_faq_and_reload(page: Page) -> None:
-    send(page, "你好")
+    type_in_widget(page, "你好")
     first = bot_messages(page).nth(0)
     expect(first).to_contain_text("客服电力")
     expect(page.locator(".kefu-buttons button").first).to_be_visible()
 
-    send(page, "When are your service halls open?")
+    type_in_widget(page, "When are your service halls open?")
     answer = bot_messages(page).nth(1)
     expect(answer).to_contain_text("open")
     assert detect_language(answer.inner_text()) == "en"
@@ -54,20 +49,20 @@ def test_chinese_greeting_english_faq_and_reload(page: Page) -> None:
     expect(bot_messages(page)).to_have_count(2)
 
     # The server-side conversation continues too: a bare score keeps English.
-    send(page, "5")
+    type_in_widget(page, "5")
     expect(bot_messages(page)).to_have_count(3)
     assert detect_language(bot_messages(page).nth(2).inner_text()) == "en"
 
 
 def test_buttons_send_their_payload(page: Page) -> None:
-    send(page, "你好")
+    type_in_widget(page, "你好")
     page.locator(".kefu-buttons button", has_text="怎么交电费").click()
     expect(bot_messages(page).nth(1)).to_contain_text("微信")
 
 
 def test_customer_text_is_rendered_as_text(page: Page) -> None:
     payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
-    send(page, payload)
+    type_in_widget(page, payload)
     expect(page.locator(".kefu-msg--user").first).to_have_text(payload)
     expect(bot_messages(page)).to_have_count(1)
     assert page.evaluate("window.__pwned") is None
@@ -75,7 +70,7 @@ def test_customer_text_is_rendered_as_text(page: Page) -> None:
 
 
 def test_a_tampered_token_starts_a_new_conversation(page: Page) -> None:
-    send(page, "你好")
+    type_in_widget(page, "你好")
     expect(bot_messages(page)).to_have_count(1)
     chat = page.locator("#kefu-chat")
     session = chat.get_attribute("data-session-id")
@@ -94,12 +89,12 @@ def test_a_tampered_token_starts_a_new_conversation(page: Page) -> None:
     # conversation opens with the widget's greeting, once.
     expect(page.locator(".kefu-msg:not(.kefu-msg--greeting)")).to_have_count(0)
     expect(page.locator(".kefu-msg--greeting")).to_have_count(1)
-    send(page, "hello")
+    type_in_widget(page, "hello")
     expect(bot_messages(page)).to_have_count(1)
 
 
 def test_the_local_transcript_expires_after_a_day_idle(page: Page) -> None:
-    send(page, "我家停电了，地址是朝阳区建国路66号")
+    type_in_widget(page, "我家停电了，地址是朝阳区建国路66号")
     expect(bot_messages(page)).to_have_count(1)
     chat = page.locator("#kefu-chat")
     session = chat.get_attribute("data-session-id")
