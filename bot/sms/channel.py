@@ -28,6 +28,7 @@ from sanic.response import HTTPResponse
 from bot import db, logmask
 from bot.sms.incoming import IncomingMessages
 from bot.sms.keywords import Keywords, load_keywords, load_texts
+from bot.sms.menu import load_menu
 from bot.sms.output import SmsOutboxOutput
 from bot.sms.recovery import InboxReclaimer
 from bot.sms.settings import SmsSettings
@@ -62,7 +63,9 @@ class SmsInput(InputChannel):
         settings = settings or SmsSettings.from_env()
         self.texts = texts or load_texts()
         self._redis: aioredis.Redis | None = None
-        self.turns = TurnRunner(settings, keywords or load_keywords(), self.texts, self.redis)
+        self.turns = TurnRunner(
+            settings, keywords or load_keywords(), self.texts, self.redis, load_menu()
+        )
         self.incoming = IncomingMessages(settings, self.redis, self.turns)
         self.reclaimer = InboxReclaimer(settings, self.redis, self.turns)
         self.settings = settings

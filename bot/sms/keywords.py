@@ -47,7 +47,7 @@ def from_twilio(opt_out_type: str | None) -> Keyword | None:
         return None
 
 
-def _load_yaml(path: Path) -> dict[str, Any]:
+def load_yaml(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
         data = yaml.safe_load(handle)
     if not isinstance(data, dict):
@@ -57,7 +57,7 @@ def _load_yaml(path: Path) -> dict[str, Any]:
 
 @lru_cache(maxsize=4)
 def load_keywords(path: Path = DATA_DIR / "keywords.yml") -> Keywords:
-    data = _load_yaml(path)
+    data = load_yaml(path)
     table: dict[str, Keyword] = {}
     for field, keyword in (
         ("opt_out", Keyword.STOP),
@@ -77,7 +77,7 @@ def load_keywords(path: Path = DATA_DIR / "keywords.yml") -> Keywords:
 
 @lru_cache(maxsize=4)
 def load_texts(path: Path = DATA_DIR / "texts.yml") -> dict[str, str]:
-    data = _load_yaml(path)
+    data = load_yaml(path)
     required = ("opted_out", "opted_out_form", "opted_in", "help", "media_only", "empty", "error")
     missing = [k for k in (*required, "choose_zh", "choose_en") if not isinstance(data.get(k), str)]
     if missing:

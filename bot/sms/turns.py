@@ -2,8 +2,9 @@
 
 STOP/START/HELP (and 退订/TD/订阅/帮助, and Twilio's OptOutType) are answered here
 without the bot; a digit answers the numbered choices sent last; anything else is a
-UserMessage to Rasa. The reply goes into the outbox under `reply:<MessageSid>`, so a
-turn run twice (crash recovery, bot.sms.recovery) queues one reply. A turn that fails
+UserMessage to Rasa. A new number's first answer is followed by a menu (bot.sms.menu).
+The reply goes into the outbox under `reply:<MessageSid>`, so a turn run twice (crash
+recovery, bot.sms.recovery) queues one reply. A turn that fails
 MAX_TURN_ATTEMPTS times gets the error text instead.
 """
 
@@ -27,6 +28,7 @@ from bot.sms.conversation import (
     remember_buttons,
 )
 from bot.sms.keywords import Keyword, Keywords, from_twilio
+from bot.sms.menu import Menu, is_first_contact
 from bot.sms.output import SmsTurnOutput
 from bot.sms.settings import Retention, SmsSettings
 from bot.text import ascii_int
@@ -50,10 +52,12 @@ class TurnRunner:
         keywords: Keywords,
         texts: dict[str, str],
         redis: Callable[[], aioredis.Redis],
+        menu: Menu | None,
     ) -> None:
         self.settings = settings
         self.keywords = keywords
         self.texts = texts
+        self.menu = menu  # None: no first-contact menu
         self._redis = redis
         self.app: Any = None  # the Sanic app Rasa runs us in (its ctx.agent), once started
         self.inflight: set[str] = set()  # MessageSids this process is handling
@@ -238,8 +242,14 @@ class TurnRunner:
         except asyncio.TimeoutError:
             logger.error("bot turn for SMS %s timed out", sid)
             output.parts.append(self.texts["error"])
+        # A new number also gets the menu, unless the answer has choices of its own.
+        menu = self.menu if not output.payloads and output.parts else None
+        if menu and not await is_first_contact(redis, phone, sid, menu.remember_s):
+            menu = None
         # Store the choices before the reply can reach the customer, so a quick "2"
         # always finds them.
-        await remember_buttons(redis, conversation, output.payloads)
+        await remember_buttons(redis, conversation, menu.choices if menu else output.payloads)
         if output.parts:
             await self._reply(payload, output.text(), key=f"reply:{sid}")
+        if menu:
+            await self._reply(payload, menu.text_for(payload["body"]), key=f"menu:{sid}")

@@ -1,5 +1,6 @@
 """The SMS input channel: signed webhooks, fast acknowledgement, idempotency, keywords,
-turns, crash recovery and bad input, against a real Sanic server and a real Redis."""
+turns, the first-contact menu, crash recovery and bad input, against a real Sanic server
+and a real Redis."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import json
 import time
 
 import aiohttp
+import pytest
 import redis.asyncio as aioredis
 
-from bot.sms import inbox, optout, outbox
+from bot.sms import inbox, optout, outbox, segments
 from bot.sms.conversation import buttons_key, last_inbound_key, remember_buttons
 from bot.sms.incoming import EMPTY_TWIML
+from bot.sms.menu import load_menu
 from bot.sms.sender import Sender
 from bot.sms.settings import WEBHOOK_PATH
 from tests.support.sms import (
@@ -493,3 +496,65 @@ async def test_keywords_do_not_count_as_the_customers_last_message(
     await eventually(lambda: optout.is_opted_out(redis, CUSTOMER))
     await sms_server.channel.turns.drain()
     assert await redis.get(last_inbound_key(CUSTOMER)) is None
+
+
+# --- the first-contact menu (bot.sms.menu) ---------------------------------------------
+
+MENU = load_menu()
+
+
+async def sent_bodies(redis: aioredis.Redis, expected: int) -> list[str]:
+    async def probe() -> list[str]:
+        bodies = [m["body"] for m in reversed(await outbox.recent(redis, 100))]
+        return bodies if len(bodies) >= expected else []
+
+    return await eventually(probe)
+
+
+@pytest.fixture
+def with_menu(sms_server: SmsServer) -> SmsServer:
+    sms_server.channel.turns.menu = MENU
+    return sms_server
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_each_menu_fits_one_segment(language: str) -> None:
+    assert segments.count(MENU.texts[language]).segments == 1
+    assert len(MENU.choices) == 4
+
+
+async def test_a_new_number_gets_the_menu_after_the_answer_and_a_digit_picks_a_choice(
+    with_menu: SmsServer, http: aiohttp.ClientSession, redis: aioredis.Redis
+) -> None:
+    await post_signed(http, with_menu.url, inbound("营业厅几点开门"))
+    assert await sent_bodies(redis, 2) == ["echo: 营业厅几点开门", MENU.texts["zh"]]
+    assert json.loads(await redis.get(buttons_key(f"sms:{CUSTOMER}"))) == MENU.choices
+
+    await post_signed(http, with_menu.url, inbound("3"))
+    await sent_bodies(redis, 3)
+    assert with_menu.bot.messages[-1].text == "/complain"
+    # Known now: no second menu.
+    await post_signed(http, with_menu.url, inbound("谢谢"))
+    bodies = await sent_bodies(redis, 4)
+    assert bodies.count(MENU.texts["zh"]) == 1
+
+
+async def test_the_menu_follows_the_language_of_the_first_message(
+    with_menu: SmsServer, http: aiohttp.ClientSession, redis: aioredis.Redis
+) -> None:
+    await post_signed(http, with_menu.url, inbound("what time do you open"))
+    assert (await sent_bodies(redis, 2))[1] == MENU.texts["en"]
+
+
+async def test_an_answer_with_its_own_choices_gets_no_menu(
+    with_menu: SmsServer, http: aiohttp.ClientSession, redis: aioredis.Redis
+) -> None:
+    with_menu.bot.responses = [
+        {"text": "请确认", "buttons": [{"title": "是", "payload": "是"}]},
+    ]
+    await post_signed(http, with_menu.url, inbound("我要投诉"))
+    [answer] = await sent_bodies(redis, 1)
+    await with_menu.channel.turns.drain()
+    assert len(await outbox.recent(redis, 100)) == 1
+    assert json.loads(await redis.get(buttons_key(f"sms:{CUSTOMER}"))) == ["是"]
+    assert answer.startswith("请确认")
