@@ -37,7 +37,8 @@ Usage:
 
 `--dump` writes every prediction (with the response selector's top-2 confidences, for
 tuning thresholds); `--predictions` reports from such a file without loading a model.
-Not part of CI: the gate is scripts/check_nlu_report.py.
+`--gate` exits 1 when a blind or out-of-scope measure is below its floor (FLOORS):
+scripts/test.sh runs it, next to the held-out gate (scripts/check_nlu_report.py).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class Prediction:
     text: str
     label: str  # intent, or faq/<key>
     intent: str  # final intent (may be nlu_fallback)
+    before_gate: str  # the intent before bot.nlu.gate turned an unsure FAQ away
     confidence: float
     underlying: str  # top intent that is not nlu_fallback
     underlying_confidence: float
@@ -190,6 +192,7 @@ async def _predict(agent: Any, sets: Iterable[str]) -> list[Prediction]:
                     text=text,
                     label=label,
                     intent=parse["intent"]["name"],
+                    before_gate="faq" if parse.get("kefu_faq_gate") else parse["intent"]["name"],
                     confidence=float(parse["intent"]["confidence"]),
                     underlying=under["name"],
                     underlying_confidence=float(under["confidence"]),
@@ -366,6 +369,44 @@ def render(runs: dict[str, list[Prediction]], sets: list[str]) -> str:
     return "\n".join(out)
 
 
+# CI's floors on the blind and out-of-scope sets, per language (scripts/test.sh runs
+# `--gate`). The product's targets are higher (intents, complaint recall and FAQ 0.95;
+# complaint precision and out-of-scope recall 0.90: README, "Measured" shows where the
+# model stands). The floors sit 0.02-0.04 under what the model measured when they were
+# set, so noise between trainings does not fail CI but a real regression does. Raise them
+# as the model improves; never edit the blind set to pass them.
+FLOORS: dict[str, dict[tuple[str, str], float]] = {
+    "zh": {
+        ("blind", "intent accuracy (utility intents)"): 0.86,
+        ("blind", "complaint recall"): 0.92,
+        ("blind", "complaint precision"): 0.80,
+        ("blind", "FAQ accuracy (retrieval key exact)"): 0.95,
+        ("oos", "out-of-scope recall (oos or fallback)"): 0.89,
+        ("blind", "in-scope accuracy, fallback = miss"): 0.85,
+    },
+    "en": {
+        ("blind", "intent accuracy (utility intents)"): 0.87,
+        ("blind", "complaint recall"): 0.80,
+        ("blind", "complaint precision"): 0.86,
+        ("blind", "FAQ accuracy (retrieval key exact)"): 0.94,
+        ("oos", "out-of-scope recall (oos or fallback)"): 0.86,
+        ("blind", "in-scope accuracy, fallback = miss"): 0.85,
+    },
+}
+
+
+def check_floors(preds: list[Prediction]) -> list[str]:
+    """What falls below its floor, as readable lines (empty: all good)."""
+    measures = dict(MEASURES)
+    failures = []
+    for lang, floors in FLOORS.items():
+        for (set_name, title), floor in floors.items():
+            value = measures[title]([p for p in preds if p.lang == lang and p.set == set_name])
+            if value.value is None or value.value < floor:
+                failures.append(f"{lang} {SET_TITLES[set_name]}: {title} {value} < {floor}")
+    return failures
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -376,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--dump", type=Path, help="write every prediction here (JSON lines)")
     ap.add_argument("--predictions", type=Path, help="report from a --dump file instead of a model")
+    ap.add_argument("--gate", action="store_true", help="exit 1 below the FLOORS (CI)")
     args = ap.parse_args(argv)
     sets = [s for s in args.sets.split(",") if s]
     unknown = set(sets) - set(SETS)
@@ -398,6 +440,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# NLU report: {source}\n")
     print(render({"model": preds}, sets))
     print(f"{len(preds)} sentences, parse p50 {parse_p50(preds):.1f} ms")
+    if args.gate:
+        failures = check_floors(preds)
+        for line in failures:
+            print(f"BELOW FLOOR: {line}")
+        print("FAILED: blind NLU below its floors" if failures else "blind NLU floors OK")
+        return 1 if failures else 0
     return 0
 
 

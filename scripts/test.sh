@@ -31,5 +31,8 @@ kefu_log "held-out NLU evaluation"
 rasa test nlu --model "$model" --nlu tests/nlu/heldout --out results/nlu --no-plot
 python scripts/check_nlu_report.py results/nlu
 
+kefu_log "blind and out-of-scope NLU floors (per language)"
+python scripts/nlu_report.py --model "$model" --sets blind,oos --gate
+
 kefu_log "pytest"
 python -m pytest tests
