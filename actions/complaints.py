@@ -13,7 +13,7 @@ import hashlib
 import logging
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -23,7 +23,7 @@ from actions import services
 from actions.channel_context import ticket_channel
 from actions.complaint_content import content, normalise
 from actions.identity import verified_phone
-from actions.language import language_of
+from actions.language import KeepsLanguage, language_of
 from bot.phones import InvalidPhone, mask, to_e164
 from bot.settings import ENV_NAMES
 from bot.settings import get as settings
@@ -72,7 +72,7 @@ def complaint_details(text: str) -> str | None:
     return text.strip() if len(rest) >= content().description_chars[0] + 2 else None
 
 
-class ValidateComplaintForm(FormValidationAction):
+class ValidateComplaintForm(KeepsLanguage):
     def name(self) -> str:
         return "validate_complaint_form"
 

@@ -16,7 +16,7 @@ import asyncio
 import logging
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from actions import services
 from actions.channel_context import ticket_channel
 from actions.identity import owned_ticket, verified_phone
-from actions.language import language_of
+from actions.language import KeepsLanguage, language_of
 from actions.services import handoff
 from bot.handoff.errors import HandoffError
 from bot.handoff.service import CLOSED_HOURS, QueueTicket
@@ -145,7 +145,7 @@ class ActionHandoff(Action):
         )
 
 
-class ValidateHandoffCallbackForm(FormValidationAction):
+class ValidateHandoffCallbackForm(KeepsLanguage):
     """The callback number: a phone the channel knows is used as is; typed ones are checked.
     "No" instead of a number withdraws the callback request (the form ends)."""
 

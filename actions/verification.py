@@ -19,7 +19,7 @@ import logging
 import math
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from actions import identity, services
 from actions.complaint_content import content
-from actions.language import language_of
+from actions.language import KeepsLanguage, language_of
 from actions.ticket_status import asked_number, disclose
 from bot.identity import otp, verification
 from bot.phones import InvalidPhone, to_e164
@@ -104,7 +104,7 @@ class ActionSendVerificationCode(Action):
         return [*events, SlotSet(identity.SENT, sent)]
 
 
-class ValidateVerificationForm(FormValidationAction):
+class ValidateVerificationForm(KeepsLanguage):
     def name(self) -> str:
         return "validate_verification_form"
 

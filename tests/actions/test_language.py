@@ -7,9 +7,12 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.language import ActionDetectLanguage
+from actions.complaints import ValidateComplaintForm
+from actions.language import restored_language
 from bot.language import detect_language
 from tests.support.actions import make_tracker
+
+DOMAIN = {"forms": {"complaint_form": {"required_slots": ["complaint_location"]}}, "slots": {}}
 
 
 @pytest.mark.parametrize(
@@ -36,43 +39,20 @@ def test_detect_language(text: str | None, expected: str | None) -> None:
     assert detect_language(text) == expected
 
 
-def tracker(text: str, language: str | None) -> Tracker:
-    return Tracker(
-        sender_id="test",
-        slots={"language": language},
-        latest_message={"text": text, "intent": {"name": "greet"}, "entities": []},
-        events=[],
-        paused=False,
-        followup_action=None,
-        active_loop={},
-        latest_action_name="action_listen",
-    )
-
-
-async def run(text: str, language: str | None) -> list[dict]:
-    return await ActionDetectLanguage().run(CollectingDispatcher(), tracker(text, language), {})
-
-
-async def test_sets_language_when_it_changes() -> None:
-    assert await run("hello there", "zh") == [SlotSet("language", "en")]
-    assert await run("你好", "en") == [SlotSet("language", "zh")]
-
-
-async def test_keeps_language_when_unchanged_or_unknown() -> None:
-    assert await run("hello", "en") == []
-    assert await run("5", "en") == []  # a bare survey score says nothing about language
-    assert await run("👍", None) == []
-
-
-async def detect(text: str, **tracker_args: Any) -> list[dict]:
-    """Runs the language mapping on a tracker like the one Rasa sends mid-form."""
+def after(text: str, *, before: str | None, now: str, **tracker_args: Any) -> Tracker:
+    """The tracker a form's validation sees: the slot was `before` when the customer sent
+    `text`, and the message's language entity has just set it to `now`."""
     tracker = make_tracker(text, **tracker_args)
-    return await ActionDetectLanguage().run(CollectingDispatcher(), tracker, {})
+    tracker.slots["language"] = now
+    history = [{"event": "slot", "name": "language", "value": before}] if before else []
+    set_now = {"event": "slot", "name": "language", "value": now}
+    tracker.events[:] = [*history, *tracker.events, set_now]
+    return tracker
 
 
 def asked(slot: str, form: str = "complaint_form") -> dict[str, Any]:
-    """Tracker arguments: an English conversation whose form asks for `slot`."""
-    return {"active_loop": form, "slots": {"language": "en", "requested_slot": slot}}
+    """Tracker arguments: a form that asks for `slot`."""
+    return {"active_loop": form, "slots": {"requested_slot": slot}}
 
 
 @pytest.mark.parametrize(
@@ -87,18 +67,17 @@ def asked(slot: str, form: str = "complaint_form") -> dict[str, Any]:
         ("验证码 123456", "verification_code", "verification_form"),
     ],
 )
-async def test_an_identifier_a_form_asked_for_keeps_the_language(
+def test_an_identifier_a_form_asked_for_gives_the_language_back(
     text: str, slot: str, form: str
 ) -> None:
-    assert await detect(text, **asked(slot, form)) == []
+    tracker = after(text, before="en", now="zh", **asked(slot, form))
+    assert restored_language(tracker) == [SlotSet("language", "en")]
 
 
-async def test_an_english_address_in_a_chinese_conversation_keeps_chinese() -> None:
-    args = {
-        "active_loop": "complaint_form",
-        "slots": {"language": "zh", "requested_slot": "complaint_location"},
-    }
-    assert await detect("18 Zhongguancun South Street, Haidian", **args) == []
+def test_an_english_address_in_a_chinese_conversation_keeps_chinese() -> None:
+    text = "18 Zhongguancun South Street, Haidian"
+    tracker = after(text, before="zh", now="en", **asked("complaint_location"))
+    assert restored_language(tracker) == [SlotSet("language", "zh")]
 
 
 @pytest.mark.parametrize(
@@ -110,24 +89,33 @@ async def test_an_english_address_in_a_chinese_conversation_keeps_chinese() -> N
         ("是的，提交", "complaint_confirm"),
     ],
 )
-async def test_sentences_the_form_asked_for_still_set_the_language(text: str, slot: str) -> None:
-    assert await detect(text, **asked(slot)) == [SlotSet("language", "zh")]
+def test_sentences_the_form_asked_for_keep_their_language(text: str, slot: str) -> None:
+    assert restored_language(after(text, before="en", now="zh", **asked(slot))) == []
 
 
-async def test_after_the_form_the_customer_switches_again() -> None:
+def test_outside_a_form_the_customer_switches_freely() -> None:
     # requested_slot lingers after a form ends; without an active loop it means nothing.
-    args = {"slots": {"language": "en", "requested_slot": "complaint_location"}}
-    assert await detect("谢谢，工单号是多少", **args) == [SlotSet("language", "zh")]
+    args = {"slots": {"requested_slot": "complaint_location"}}
+    assert restored_language(after("谢谢，工单号是多少", before="en", now="zh", **args)) == []
 
 
-async def test_a_first_button_click_follows_the_browsers_language() -> None:
-    """A payload has no words; the widget's `lang` hint decides until the customer writes."""
-    first = make_tracker("/complain", slots={"language": None}, metadata={"lang": "en-US"})
-    assert await ActionDetectLanguage().run(CollectingDispatcher(), first, {}) == [
-        SlotSet("language", "en")
-    ]
-    # Once the conversation has a language, the hint never overrides it.
-    later = make_tracker("/complain", slots={"language": "zh"}, metadata={"lang": "en-US"})
-    assert await ActionDetectLanguage().run(CollectingDispatcher(), later, {}) == []
-    unknown = make_tracker("/complain", slots={"language": None}, metadata={"lang": "fr-FR"})
-    assert await ActionDetectLanguage().run(CollectingDispatcher(), unknown, {}) == []
+def test_an_identifier_as_the_first_words_has_nothing_to_give_back() -> None:
+    tracker = after("北京市朝阳区建国路66号", before=None, now="zh", **asked("complaint_location"))
+    assert restored_language(tracker) == []
+
+
+async def test_the_complaint_forms_validation_gives_the_language_back() -> None:
+    """KeepsLanguage on a real form validation: rasa_sdk's run, then the language."""
+    tracker = after("北京市朝阳区建国路66号", before="en", now="zh", **asked("complaint_location"))
+    tracker.slots["complaint_location"] = "北京市朝阳区建国路66号"
+    events = await ValidateComplaintForm().run(CollectingDispatcher(), tracker, DOMAIN)
+    assert SlotSet("language", "en") in events
+
+
+async def test_no_base_validation_class_is_registered_as_an_action() -> None:
+    from rasa_sdk.executor import ActionExecutor
+
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    assert "validate_complaint_form" in executor.actions
+    assert not any(name.startswith("action_validate_slot") for name in executor.actions)

@@ -170,8 +170,10 @@
   function greet() {
     var greeting = texts.greeting && texts.greeting[LANG];
     if (!greeting || hasGreeting()) return;
+    // A payload has no words to detect a language from: these buttons, shown in the
+    // browser's language, say it (the `language` entity fills the slot, domain.yml).
     var buttons = (texts.quick_replies || []).map(function (r) {
-      return { title: String(r[LANG]), payload: String(r.payload) };
+      return { title: String(r[LANG]), payload: String(r.payload) + JSON.stringify({ language: LANG }) };
     });
     var entry = { from: "greeting", text: String(greeting), buttons: buttons, lang: LANG === "zh" ? "zh-CN" : "en" };
     transcript.unshift(entry);
