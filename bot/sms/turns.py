@@ -242,9 +242,12 @@ class TurnRunner:
         except asyncio.TimeoutError:
             logger.error("bot turn for SMS %s timed out", sid)
             output.parts.append(self.texts["error"])
-        # A new number also gets the menu, unless the answer has choices of its own.
-        menu = self.menu if not output.payloads and output.parts else None
+        # A new number's first answer is followed by the menu, unless that answer has
+        # choices of its own (then the customer has choices already).
+        menu = self.menu
         if menu and not await is_first_contact(redis, phone, sid, menu.remember_s):
+            menu = None
+        if output.payloads or not output.parts:
             menu = None
         # Store the choices before the reply can reach the customer, so a quick "2"
         # always finds them.

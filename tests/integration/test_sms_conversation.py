@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from bot import db
+from bot.sms.menu import load_menu
 from bot.tickets.service import TicketService
 from tests.conftest import Stack
 from tests.support.sms import inbound, post_signed, read_sink, wait_for_sink
@@ -46,8 +47,10 @@ async def texter(stack: Stack) -> AsyncIterator[Texter]:
 
 
 async def test_chinese_sms_from_faq_to_complaint_ticket(texter: Texter, stack: Stack) -> None:
-    [hours] = await texter.text("营业厅几点开门")
+    # A new number: the answer, then the one-segment menu of numbered choices.
+    hours, menu = await texter.text("营业厅几点开门", expect=2)
     assert "08:30" in hours and "kefu-power.example.com" in hours  # the short SMS answer
+    assert menu == load_menu().texts["zh"]
 
     [category] = await texter.text("我要投诉，抄表员上门态度很差还骂人")
     assert "哪一类" in category and "1" in category  # buttons become a numbered list

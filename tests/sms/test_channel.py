@@ -558,3 +558,9 @@ async def test_an_answer_with_its_own_choices_gets_no_menu(
     assert len(await outbox.recent(redis, 100)) == 1
     assert json.loads(await redis.get(buttons_key(f"sms:{CUSTOMER}"))) == ["是"]
     assert answer.startswith("请确认")
+    # Only the first message counts: a later answer without choices gets no menu either.
+    with_menu.bot.responses = [{"text": "好的"}]
+    await post_signed(http, with_menu.url, inbound("好"))
+    assert await sent_bodies(redis, 2) == [answer, "好的"]
+    await with_menu.channel.turns.drain()
+    assert len(await outbox.recent(redis, 100)) == 2
