@@ -6,11 +6,12 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 
 from bot import db
 from bot.tickets.service import TicketService
-from tests.conftest import Stack
+from tests.conftest import RASA_TOKEN, Stack
 from tests.support.webchat import Customer
 
 pytestmark = pytest.mark.stack
@@ -138,3 +139,19 @@ async def test_ticket_is_only_disclosed_to_its_own_phone(
     assert "手机号" in (await caller.turn(f"查一下 {ticket.number}"))[-1]
     answer = " ".join(await caller.turn("13800138000"))  # someone else's phone
     assert "没有找到" in answer and "多收" not in answer
+
+
+async def test_no_category_button_is_read_as_a_request_for_a_person(
+    stack: Stack, tickets: TicketService
+) -> None:
+    """The category buttons send their label as text; a label the model read as
+    human_handoff would end the complaint form and queue the customer instead."""
+    roster = tickets.roster
+    labels = [roster.category_label(c, lang) for c in roster.categories for lang in ("zh", "en")]
+    async with aiohttp.ClientSession() as http:
+        for label in labels:
+            async with http.post(
+                f"{stack.rasa_url}/model/parse?token={RASA_TOKEN}", json={"text": label}
+            ) as response:
+                parse = await response.json()
+            assert parse["intent"]["name"] != "human_handoff", label
