@@ -79,7 +79,7 @@ async def test_an_off_topic_question_gets_what_we_do_and_a_person_never_an_faq(
 
 @pytest.mark.parametrize(
     ("unclear", "language"),
-    [("电费停电", "zh"), ("meter bill", "en")],
+    [("电费停电", "zh"), ("help with electric thing", "en")],
 )
 async def test_two_stage_fallback_offers_two_meanings_and_a_click_answers(
     customer: Customer, stack: Stack, unclear: str, language: str
