@@ -204,6 +204,15 @@ class TurnRunner:
         logger.info("form %s of %s ended by an opt-out", form, conversation)
         return str(form)
 
+    async def _handed_over(self, conversation: str) -> bool:
+        """Whether the bot paused the conversation for a person (action_handoff): a menu
+        of what the bot can do would only confuse a customer waiting for an agent."""
+        agent = getattr(getattr(self.app, "ctx", None), "agent", None)
+        if agent is None or agent.tracker_store is None:
+            return False  # not running inside Rasa (channel tests with a stand-in bot)
+        tracker = await agent.tracker_store.retrieve(conversation)
+        return bool(tracker is not None and tracker.is_paused())
+
     async def _turn(self, payload: dict[str, Any], on_new_message: OnNewMessage) -> None:
         sid, phone = payload["sid"], payload["phone"]
         conversation = conversation_id(phone)
@@ -243,11 +252,11 @@ class TurnRunner:
             logger.error("bot turn for SMS %s timed out", sid)
             output.parts.append(self.texts["error"])
         # A new number's first answer is followed by the menu, unless that answer has
-        # choices of its own (then the customer has choices already).
+        # choices of its own or handed the customer to a person.
         menu = self.menu
         if menu and not await is_first_contact(redis, phone, sid, menu.remember_s):
             menu = None
-        if output.payloads or not output.parts:
+        if output.payloads or not output.parts or (menu and await self._handed_over(conversation)):
             menu = None
         # Store the choices before the reply can reach the customer, so a quick "2"
         # always finds them.

@@ -4,6 +4,7 @@ phone, the customer keeps replying by SMS, and the hand-back returns them to the
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 
@@ -47,6 +48,9 @@ async def test_sms_handoff_agent_reply_lands_in_the_outbox(handoff_stack: Handof
             assert response.status == 200
             queued = await wait_for_sink(redis, PHONE, count=already + 1)
             assert re.search(r"第\s*\d+\s*位", queued[-1]["body"])
+            # A first message, but handed to a person: no menu of what the bot can do.
+            await asyncio.sleep(1.0)
+            assert len(await read_sink(redis, PHONE)) == already + 1
             store = HandoffStore(redis, policy())
             assert (await store.get(CONVERSATION)).state == "queued"
 
