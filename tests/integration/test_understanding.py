@@ -5,8 +5,6 @@ person). The scores on sentences nobody here wrote are `scripts/nlu_report.py --
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from actions.fallback import suggestions
@@ -14,14 +12,6 @@ from tests.conftest import Stack
 from tests.support.webchat import Customer, stored_events
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture
-async def customer(stack: Stack) -> AsyncIterator[Customer]:
-    c = Customer(stack.rasa_url)
-    await c.connect()
-    yield c
-    await c.client.disconnect()
 
 
 def choices(message: dict) -> list[dict]:

@@ -12,7 +12,7 @@ import asyncio
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -28,14 +28,6 @@ pytestmark = pytest.mark.stack
 def random_phone() -> str:
     """A valid Chinese mobile number no other test uses."""
     return "+86138" + f"{secrets.randbelow(10**8):08d}"
-
-
-@pytest.fixture
-async def customer(stack: Stack) -> AsyncIterator[Customer]:
-    c = Customer(stack.rasa_url)
-    await c.connect()
-    yield c
-    await c.client.disconnect()
 
 
 async def file_ticket(stack: Stack, phone: str) -> str:

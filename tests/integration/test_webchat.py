@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -22,14 +21,6 @@ def is_chinese(text: str) -> bool:
 def is_english(text: str) -> bool:
     # English answers may still name the WeChat account 客服电力.
     return detect_language(text) == "en"
-
-
-@pytest.fixture
-async def customer(stack: Stack) -> AsyncIterator[Customer]:
-    c = Customer(stack.rasa_url)
-    await c.connect()
-    yield c
-    await c.client.disconnect()
 
 
 async def test_chinese_greeting_gets_chinese_reply(customer: Customer) -> None:
