@@ -168,6 +168,8 @@ def load_agent(model: Path) -> Any:
 
 
 async def _predict(agent: Any, sets: Iterable[str]) -> list[Prediction]:
+    from bot.nlu.gate import GATED  # what the FAQ gate adds to a parse it turned away
+
     out = []
     for set_name in sets:
         for lang, path, text, label in load_examples(set_name):
@@ -192,7 +194,7 @@ async def _predict(agent: Any, sets: Iterable[str]) -> list[Prediction]:
                     text=text,
                     label=label,
                     intent=parse["intent"]["name"],
-                    before_gate="faq" if parse.get("kefu_faq_gate") else parse["intent"]["name"],
+                    before_gate="faq" if parse.get(GATED) else parse["intent"]["name"],
                     confidence=float(parse["intent"]["confidence"]),
                     underlying=under["name"],
                     underlying_confidence=float(under["confidence"]),
