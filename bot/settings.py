@@ -445,6 +445,68 @@ class Settings(BaseSettings):
         _seconds(),
     )
 
+    # ---- accounts (bot/accounts: customer account data, readings, bills)
+    accounts_backend: str = _var(
+        "demo",
+        "KEFU_ACCOUNTS_BACKEND",
+        "accounts",
+        "where customer accounts, readings and bills come from: `demo` (the synthetic "
+        "customers in `KEFU_ACCOUNTS_FILE`, payments in Redis) or `http` (the customer-data "
+        "API at `KEFU_ACCOUNTS_URL`)",
+        _choice("demo", "http"),
+    )
+    accounts_url: str | None = _var(
+        None,
+        "KEFU_ACCOUNTS_URL",
+        "accounts",
+        "base URL of the customer-data API (`KEFU_ACCOUNTS_BACKEND=http`; the paths it "
+        "must serve are in `bot/accounts/http.py`)",
+        _url("http", "https"),
+        "*(unset: required with `http`)*",
+    )
+    accounts_timeout_s: float = _var(
+        3.0,
+        "KEFU_ACCOUNTS_TIMEOUT_S",
+        "accounts",
+        "total time one request to the customer-data API may take (each retry gets it anew)",
+        _seconds(),
+    )
+    accounts_retries: int = _var(
+        2,
+        "KEFU_ACCOUNTS_RETRIES",
+        "accounts",
+        "retries of a customer-data request after a timeout, connection error or 5xx "
+        "(backoff 0.2 s, 0.4 s, ...; never after a 4xx); then the customer gets an apology "
+        "and the hotline",
+        _int(0, 5),
+    )
+    accounts_file: Path = _var(
+        PROJECT_ROOT / "content" / "accounts" / "demo_accounts.json",
+        "KEFU_ACCOUNTS_FILE",
+        "accounts",
+        "the demo backend's data file (`scripts/make_demo_accounts.py` writes it)",
+        _path,
+        "`content/accounts/demo_accounts.json`",
+    )
+
+    # ---- outages (bot/outages)
+    probable_outage_reports: int = _var(
+        3,
+        "KEFU_PROBABLE_OUTAGE_REPORTS",
+        "outages",
+        "distinct phones reporting a power cut in one area within the window that raise a "
+        "probable-outage alert on the supervisor console (when no outage is known there)",
+        _int(2),
+    )
+    probable_outage_window_s: float = _var(
+        600.0,
+        "KEFU_PROBABLE_OUTAGE_WINDOW_S",
+        "outages",
+        "the window of those reports, in seconds; an area's alert is raised at most once per "
+        "window",
+        _seconds(1, True),
+    )
+
     # ---- handoff
     handoff_dir: Path = _var(
         PROJECT_ROOT / "content" / "handoff",
@@ -534,7 +596,9 @@ class Settings(BaseSettings):
         None,
         "TWILIO_AUTH_TOKEN",
         "sms",
-        "Twilio webhook signature checks and live sending",
+        "Twilio webhook signature checks and live sending. Without `TWILIO_ACCOUNT_SID`, "
+        "`start.sh` generates a local one into `.run/sms_local_token`: the desk's SMS "
+        "simulator (`/console/simulator`) signs with it",
         shown="*(unset: every SMS webhook is refused)*",
     )
     twilio_from_number: str | None = _var(
@@ -638,6 +702,41 @@ class Settings(BaseSettings):
         "10,000 messages)",
         _int(60, unit="a whole number of seconds"),
         "604800 (7 days)",
+    )
+
+    # ---- notices (bot/notices: outage broadcasts, subscriptions, bill reminders)
+    notice_validity_s: int = _var(
+        4 * 3600,
+        "KEFU_NOTICE_VALIDITY_S",
+        "notices",
+        "an outage notice (fault, ETA change, restoration) not sent within this many seconds "
+        "expires instead (a planned-outage warning is valid until the outage starts); also "
+        "passed to Twilio as ValidityPeriod (at most 14400)",
+        _int(60, unit="a whole number of seconds"),
+        "14400 (4 hours)",
+    )
+    notice_eta_merge_s: int = _var(
+        300,
+        "KEFU_NOTICE_ETA_MERGE_S",
+        "notices",
+        "another ETA change within this many seconds of an ETA notice replaces that notice "
+        "if it is still unsent, instead of sending a second one",
+        _int(0, unit="a whole number of seconds"),
+    )
+    bill_reminder_days: int = _var(
+        3,
+        "KEFU_BILL_REMINDER_DAYS",
+        "notices",
+        "bill subscribers get a reminder this many days before the due date (and an overdue "
+        "notice after it)",
+        _int(0, 60),
+    )
+    bill_reminder_scan_s: float = _var(
+        900.0,
+        "KEFU_BILL_REMINDER_SCAN_S",
+        "notices",
+        "how often the desk looks for bill reminders due",
+        _seconds(1, True),
     )
 
     # ---- scripts
