@@ -353,9 +353,10 @@ def build_document(policies: Policies) -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {
-            "title": "Kefu desk: tickets",
+            "title": "Kefu desk API",
             "version": "1.0.0",
-            "description": "Complaint tickets: graded (P1-P4), owned, SLA-timed, audited. "
+            "description": "Complaint tickets: graded (P1-P4), owned, SLA-timed, audited; "
+            "outages and their SMS notices (bot/outages/openapi.py adds those paths). "
             "Errors are JSON {error, field}.",
         },
         "security": [{"bearer": []}],
