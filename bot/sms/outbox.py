@@ -14,8 +14,9 @@ Layout (all keys under kefu:outbox:):
 Records expire after SMS_OUTBOX_RETENTION_S (default 90 days; bot.sms.settings.Retention).
 
 A message's outcome, for the console: `status` (pending, deferred, sending, sent, delivered,
-undelivered, failed, skipped), `reason` (a stable code; "opted_out" when the sender skipped
-it because the customer had opted out), `error` (the same in words), `error_code` (Twilio's).
+undelivered, failed, skipped, expired: its `valid_until` passed before it could be sent),
+`reason` (a stable code; "opted_out" when the sender skipped it because the customer had
+opted out), `error` (the same in words), `error_code` (Twilio's).
 find(idempotency_key) gives a caller (e.g. an agent's composed reply) its message(s).
 
 Every state change is one Lua script or MULTI, so a crash leaves each message either
@@ -25,9 +26,12 @@ queued, deferred, or finished, never lost. Redis runs with AOF (appendfsync alwa
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -65,7 +69,10 @@ STATUS_RANK = {
     "undelivered": 3,
     "failed": 3,
     "skipped": 3,
+    "expired": 3,
 }
+# Statuses a message never leaves.
+FINAL = frozenset({"delivered", "undelivered", "failed", "skipped", "expired"})
 TWILIO_STATUSES = (
     "accepted",
     "scheduled",
@@ -188,7 +195,12 @@ local existing = redis.call('GET', KEYS[1])
 if existing then return existing end
 local id, now, due, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 redis.call('SET', KEYS[1], id, 'EX', ttl)
-redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+-- The record travels as one JSON object: packing ~40 arguments per message was the
+-- larger cost of a 10,000-message broadcast.
+local record = cjson.decode(ARGV[7])
+local flat = {}
+for k, v in pairs(record) do flat[#flat + 1] = k; flat[#flat + 1] = v end
+redis.call('HSET', KEYS[2], unpack(flat))
 redis.call('EXPIRE', KEYS[2], ttl)
 redis.call('ZADD', KEYS[4], now, id)
 redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -(tonumber(ARGV[5]) + 1))
@@ -198,7 +210,23 @@ if due > now then
 else
   redis.call('XADD', KEYS[3], '*', 'id', id)
 end
+redis.call('RPUSH', KEYS[6], ARGV[6])
+redis.call('EXPIRE', KEYS[6], ttl)
 return id
+"""
+
+# Replaces the body of a message nobody has started sending (pending or deferred) and maps
+# another idempotency key to it; false if it is already being sent or done. Atomic against
+# _CLAIM, so the sender sends either the old body or the new one, never both.
+_REPLACE = """
+local existing = redis.call('GET', KEYS[2])
+if existing then return {existing, 0} end
+local st = redis.call('HGET', KEYS[1], 'status')
+if st ~= 'pending' and st ~= 'deferred' then return false end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+redis.call('RPUSH', KEYS[3], ARGV[3])
+return {ARGV[1], 1}
 """
 
 _CLAIM = """
@@ -229,7 +257,7 @@ local rank = {accepted=1, scheduled=1, queued=2, sending=3, sent=4, receiving=4,
 local ours = {delivered='delivered', read='delivered', undelivered='undelivered',
               failed='failed', canceled='failed'}
 local our_rank = {pending=0, deferred=0, sending=1, sent=2, delivered=3, undelivered=3,
-                  failed=3, skipped=3}
+                  failed=3, skipped=3, expired=3}
 local now, st, code, sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local known = redis.call('HGET', KEYS[1], 'twilio_sid')
 if known and known ~= '' and sid ~= '' and known ~= sid then return -2 end
@@ -256,6 +284,123 @@ def _new_id() -> str:
     return f"OB{int(time.time() * 1000):012x}{secrets.token_hex(5)}"
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One SMS for enqueue_many(); the fields mean what enqueue()'s arguments mean."""
+
+    to: str
+    body: str
+    kind: str = "reply"
+    urgent: bool = False
+    idempotency_key: str | None = None
+    conversation_id: str | None = None
+    not_before: float | None = None
+    customer_requested: bool = False
+    answers_at: float | None = None
+    valid_until: float | None = None
+    guard: str | None = None
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """What enqueue_many() did with one Outgoing: its ids, and whether it was new (False:
+    its idempotency key was already taken, nothing was added)."""
+
+    ids: list[str]
+    new: bool
+
+
+@dataclass(frozen=True)
+class _Part:
+    key: str
+    message_id: str
+    keys: list[str]
+    args: list[str | int]
+
+
+@lru_cache(maxsize=256)
+def _split(body: str) -> tuple[tuple[str, segments.SegmentInfo], ...]:
+    # A broadcast sends a handful of distinct bodies to thousands: count each once.
+    return tuple((text, segments.count(text)) for text in segments.split_message(body))
+
+
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def _prepare(
+    item: Outgoing, now: float, ttl: int, normalized: bool, events: dict[str, str]
+) -> tuple[str, list[_Part]]:
+    """Validates one message and builds the _ENQUEUE calls for its parts."""
+    if item.kind not in KINDS:
+        raise OutboxError("kind", f"kind must be one of {', '.join(KINDS)}")
+    if normalized and _E164.fullmatch(item.to):
+        phone = item.to
+    else:
+        try:
+            phone = to_e164(item.to)
+        except InvalidPhone as exc:
+            raise OutboxError("to", "to is not a valid phone number") from exc
+    texts = _split(item.body or "")
+    if not texts:
+        raise OutboxError("body", "body is empty")
+    if item.guard is not None and ":" not in item.guard:
+        raise OutboxError("guard", "guard must look like name:argument")
+    key = item.idempotency_key or secrets.token_hex(16)
+    parts: list[_Part] = []
+    for index, (text, info) in enumerate(texts, start=1):
+        part_key = key if len(texts) == 1 else f"{key}#{index}/{len(texts)}"
+        message_id = _new_id()
+        record = {
+            "id": message_id,
+            "to": phone,
+            "body": text,
+            "kind": item.kind,
+            "urgent": "1" if item.urgent else "0",
+            "idempotency_key": part_key,
+            "conversation_id": item.conversation_id or "",
+            "part": str(index),
+            "parts": str(len(texts)),
+            "status": "pending",
+            "segments": str(info.segments),
+            "encoding": info.encoding,
+            "attempts": "0",
+            "created_at": repr(now),
+            "updated_at": repr(now),
+            "not_before": repr(item.not_before or 0),
+            "customer_requested": "1" if item.customer_requested else "0",
+            "answers_at": repr(item.answers_at) if item.answers_at else "",
+            "valid_until": repr(item.valid_until) if item.valid_until else "",
+            "guard": item.guard or "",
+        }
+        if item.kind not in events:
+            events[item.kind] = _event(event="enqueued", kind=item.kind)
+        event = events[item.kind]
+        parts.append(
+            _Part(
+                part_key,
+                message_id,
+                [
+                    idem_key(part_key),
+                    msg_key(message_id),
+                    STREAM,
+                    RECENT,
+                    DELAYED,
+                    history_key(message_id),
+                ],
+                [
+                    message_id,
+                    repr(now),
+                    repr(item.not_before or 0),
+                    ttl,
+                    RECENT_MAX,
+                    event,
+                    json.dumps(record, ensure_ascii=False),
+                ],
+            )
+        )
+    return key, parts
+
+
 async def enqueue(
     redis: aioredis.Redis,
     to: str,
@@ -268,6 +413,8 @@ async def enqueue(
     not_before: float | None = None,
     customer_requested: bool = False,
     answers_at: float | None = None,
+    valid_until: float | None = None,
+    guard: str | None = None,
 ) -> list[str]:
     """Queues an SMS; returns the outbox ids (one per part: bodies over 1,600 characters
     are split at sentence boundaries).
@@ -279,57 +426,131 @@ async def enqueue(
     OPT_OUT_EXEMPT); without it an opted-out number never gets the message.
     `customer_requested`: the customer asked for this message in this conversation (an
     OTP), so it may reach an opted-out number.
+    `valid_until` (Unix time): not worth sending after it: the sender finishes it as
+    "expired" instead, and tells Twilio the remaining time (ValidityPeriod).
+    `guard` ("name:argument"): a pre-send check the sender resolves just before sending
+    (bot.sms.sender.register_guard), e.g. "bill:{account}:{period}" skips a reminder for a
+    bill paid in the meantime.
     """
-    if kind not in KINDS:
-        raise OutboxError("kind", f"kind must be one of {', '.join(KINDS)}")
-    try:
-        phone = to_e164(to)
-    except InvalidPhone as exc:
-        raise OutboxError("to", "to is not a valid phone number") from exc
-    parts = segments.split_message(body or "")
-    if not parts:
-        raise OutboxError("body", "body is empty")
-    key = idempotency_key or secrets.token_hex(16)
+    item = Outgoing(
+        to,
+        body,
+        kind=kind,
+        urgent=urgent,
+        idempotency_key=idempotency_key,
+        conversation_id=conversation_id,
+        not_before=not_before,
+        customer_requested=customer_requested,
+        answers_at=answers_at,
+        valid_until=valid_until,
+        guard=guard,
+    )
+    [done] = await enqueue_many(redis, [item])
+    return done.ids
+
+
+async def enqueue_many(
+    redis: aioredis.Redis,
+    items: Sequence[Outgoing],
+    *,
+    batch: int = 1000,
+    normalized: bool = False,
+) -> list[Enqueued]:
+    """enqueue() for many messages at once (broadcasts): the same script per message, with
+    the same idempotency semantics, sent `batch` at a time in one MULTI/EXEC (one AOF
+    fsync per batch; each message is atomic on its own anyway). Returns, per item, its ids and
+    whether it is new. `normalized`: the numbers come from a store that keeps them as
+    bot.phones.to_e164 made them (subscriptions, accounts), so an E.164-shaped `to` is not
+    parsed again (parsing is most of the cost of a 10,000-message broadcast).
+    Everything is validated before anything is queued."""
     now = time.time()
     ttl = Retention.from_env().outbox_s
+    events: dict[str, str] = {}  # the "enqueued" history event, one per kind and call
+    prepared = [_prepare(item, now, ttl, normalized, events) for item in items]
+    calls = [part for _key, parts in prepared for part in parts]
     script = redis.register_script(_ENQUEUE)
-    ids: list[str] = []
-    for index, part in enumerate(parts, start=1):
-        part_key = key if len(parts) == 1 else f"{key}#{index}/{len(parts)}"
-        message_id = _new_id()
-        info = segments.count(part)
-        record = {
-            "id": message_id,
-            "to": phone,
-            "body": part,
-            "kind": kind,
-            "urgent": "1" if urgent else "0",
-            "idempotency_key": part_key,
-            "conversation_id": conversation_id or "",
-            "part": str(index),
-            "parts": str(len(parts)),
-            "status": "pending",
-            "segments": str(info.segments),
-            "encoding": info.encoding,
-            "attempts": "0",
-            "created_at": repr(now),
-            "updated_at": repr(now),
-            "not_before": repr(not_before or 0),
-            "customer_requested": "1" if customer_requested else "0",
-            "answers_at": repr(answers_at) if answers_at else "",
-        }
-        flat = [x for pair in record.items() for x in pair]
-        got = await script(
-            keys=[idem_key(part_key), msg_key(message_id), STREAM, RECENT, DELAYED],
-            args=[message_id, repr(now), repr(not_before or 0), ttl, RECENT_MAX, *flat],
-        )
-        if got == message_id:
-            await redis.rpush(history_key(message_id), _event(event="enqueued", kind=kind))
-            await redis.expire(history_key(message_id), ttl)
-        ids.append(got)
-    if len(ids) > 1:
-        await redis.set(parts_key(key), json.dumps(ids), ex=ttl)
-    return ids
+    got: list[str] = []
+    for start in range(0, len(calls), batch):
+        # MULTI: with appendfsync always, Redis fsyncs once per event-loop turn, and a plain
+        # pipeline of 1,000 scripts arrives over dozens of turns; a transaction is applied
+        # (and fsynced) once. Each message stays atomic either way.
+        async with redis.pipeline(transaction=True) as pipe:
+            for part in calls[start : start + batch]:
+                await script(keys=part.keys, args=part.args, client=pipe)
+            got.extend(await pipe.execute())
+    out: list[Enqueued] = []
+    position = 0
+    multi: dict[str, list[str]] = {}
+    for key, parts in prepared:
+        ids = got[position : position + len(parts)]
+        position += len(parts)
+        out.append(Enqueued(ids, ids[0] == parts[0].message_id))
+        if len(ids) > 1:
+            multi[key] = ids
+    if multi:
+        async with redis.pipeline(transaction=False) as pipe:
+            for key, ids in multi.items():
+                pipe.set(parts_key(key), json.dumps(ids), ex=ttl)
+            await pipe.execute()
+    return out
+
+
+async def replace_pending(
+    redis: aioredis.Redis,
+    message_id: str,
+    body: str,
+    *,
+    idempotency_key: str,
+    valid_until: float | None = None,
+) -> str | None:
+    """Replaces the body of a queued, unsent message (pending or deferred: no sender has
+    claimed it) and maps `idempotency_key` to it, atomically; returns its id. None when it
+    is already being sent or finished (then enqueue a new one). If `idempotency_key` is
+    already taken, returns that message's id and changes nothing (a re-run)."""
+    [got] = await replace_pending_many(redis, [(message_id, body, idempotency_key, valid_until)])
+    return got[0] if got else None
+
+
+async def replace_pending_many(
+    redis: aioredis.Redis,
+    replacements: Sequence[tuple[str, str, str, float | None]],
+    *,
+    batch: int = 1000,
+) -> list[tuple[str, bool] | None]:
+    """replace_pending() for many (message_id, body, idempotency_key, valid_until),
+    pipelined. Per item: None (not replaceable), or (id, True) when this call replaced the
+    body, (id, False) when the key already had a message (a re-run)."""
+    ttl = Retention.from_env().outbox_s
+    script = redis.register_script(_REPLACE)
+    results: list[tuple[str, bool] | None] = []
+    for start in range(0, len(replacements), batch):
+        async with redis.pipeline(transaction=True) as pipe:  # one fsync (enqueue_many)
+            for message_id, body, key, valid_until in replacements[start : start + batch]:
+                if len(segments.split_message(body)) != 1:
+                    raise OutboxError("body", "a replacement must fit in one message")
+                info = segments.count(body)
+                now = repr(time.time())
+                fields = {
+                    "body": body,
+                    "segments": str(info.segments),
+                    "encoding": info.encoding,
+                    "valid_until": repr(valid_until) if valid_until else "",
+                    "replaced_key": key,
+                    "updated_at": now,
+                }
+                await script(
+                    keys=[msg_key(message_id), idem_key(key), history_key(message_id)],
+                    args=[
+                        message_id,
+                        ttl,
+                        _event(event="replaced", idempotency_key=key),
+                        *[x for pair in fields.items() for x in pair],
+                    ],
+                    client=pipe,
+                )
+            for reply in await pipe.execute():
+                results.append((str(reply[0]), bool(int(reply[1]))) if reply else None)
+    return results
 
 
 async def find(redis: aioredis.Redis, idempotency_key: str) -> list[dict[str, str]]:
@@ -364,11 +585,17 @@ async def claim(redis: aioredis.Redis, message_id: str) -> tuple[str, OutboxMess
     return state, OutboxMessage.from_hash(dict(zip(flat[::2], flat[1::2], strict=True)))
 
 
-async def begin_attempt(redis: aioredis.Redis, message_id: str) -> int:
-    """Counts an attempt at Twilio's API, just before the call."""
+async def begin_attempt(
+    redis: aioredis.Redis, message_id: str, *, rate_slot_at: float | None = None
+) -> int:
+    """Counts an attempt at Twilio's API, just before the call. `rate_slot_at`: the rate
+    limiter's slot it went out in (for checking the rate afterwards)."""
+    fields = {"attempt_started": repr(time.time())}
+    if rate_slot_at is not None:
+        fields["rate_slot_at"] = repr(rate_slot_at)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hincrby(msg_key(message_id), "attempts", 1)
-        pipe.hset(msg_key(message_id), mapping={"attempt_started": repr(time.time())})
+        pipe.hset(msg_key(message_id), mapping=fields)
         attempts, _ = await pipe.execute()
     return int(attempts)
 
@@ -416,10 +643,15 @@ async def mark_sent(
 
 
 async def deliver_local(
-    redis: aioredis.Redis, message: OutboxMessage, entry_id: str | None
+    redis: aioredis.Redis,
+    message: OutboxMessage,
+    entry_id: str | None,
+    *,
+    rate_slot_at: float | None = None,
 ) -> None:
     """Offline mode: the sink write and the status change are one transaction."""
     now = time.time()
+    slot = {"rate_slot_at": repr(rate_slot_at)} if rate_slot_at is not None else {}
     oldest_kept_ms = int((now - Retention.from_env().sink_s) * 1000)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.xadd(
@@ -446,6 +678,7 @@ async def deliver_local(
                 "transport": "local",
                 "sent_at": repr(now),
                 "updated_at": repr(now),
+                **slot,
             },
         )
         pipe.hincrby(msg_key(message.id), "attempts", 1)
@@ -497,9 +730,9 @@ async def finish(
     error_code: str = "",
     reason: str = "",
 ) -> None:
-    """Ends a message that will not be sent (failed, skipped). `reason`: a stable code
+    """Ends a message that will not be sent (failed, skipped, expired). `reason`: a stable code
     (e.g. SKIPPED_OPTED_OUT) the console shows the agent; `error`: the words for it."""
-    if status not in ("failed", "skipped"):
+    if status not in ("failed", "skipped", "expired"):
         raise ValueError(status)
     now = time.time()
     async with redis.pipeline(transaction=True) as pipe:

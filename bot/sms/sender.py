@@ -2,11 +2,16 @@
 
 Wired into the desk with one line, `sms_sender.setup(app)`; its workers are supervised
 periodic tasks (bot.tasks) on the desk's app[WORKERS], shown on /healthz. Per message it:
+- finishes as "expired" a message whose `valid_until` has passed (or would, by the end of
+  quiet hours), without sending it;
 - skips opted-out numbers, except replies to what the customer just sent;
 - defers non-urgent kinds (notice, survey, reminder) past quiet hours;
-- without a Twilio account (the default) delivers to the local sink;
-- otherwise waits for the shared rate limit and sends with the official twilio
-  library (aiohttp client, explicit timeout);
+- resolves the message's `guard`, if any (register_guard): e.g. a bill reminder is
+  skipped when the bill was paid after it was queued;
+- waits for the shared rate limit (every path, the local sink included, so offline mode
+  paces like production), then without a Twilio account (the default) delivers to the
+  local sink, or sends with the official twilio library (aiohttp client, explicit
+  timeout; ValidityPeriod from `valid_until`; MessagingServiceSid or From);
 - retries 429, 5xx and network errors with exponential backoff and jitter, up to
   SMS_MAX_ATTEMPTS; records permanent errors (21610, 21211, 21614, any other 4xx)
   without retrying; after a timeout, checks Twilio before resending, so a message
@@ -20,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -56,6 +62,35 @@ PERMANENT_ERRORS = {
 }
 QUIET_HOURS_JITTER_S = 300.0  # spread the morning release over a few minutes
 READ_BLOCK_MS = 1000
+# Twilio's ValidityPeriod bounds in seconds: the 2010 API spec accepts 1..36000, the
+# library documents 14,400 as the default and maximum; we keep to the stricter.
+VALIDITY_MIN_S = 1
+VALIDITY_MAX_S = 14_400
+
+# Pre-send checks, by guard name: an outbox message with guard "name:argument" is sent only
+# if GUARDS[name](redis, argument) returns None; otherwise it is skipped with the returned
+# reason. Domain packages register theirs at desk setup (the sender knows none of them).
+Guard = Callable[[aioredis.Redis, str], Awaitable[str | None]]
+GUARDS: dict[str, Guard] = {}
+
+
+def register_guard(name: str, check: Guard) -> None:
+    """Registers the pre-send check for outbox guards "name:..." (see GUARDS)."""
+    GUARDS[name] = check
+
+
+def validity_period(valid_until: float, now: float) -> int:
+    """Twilio's ValidityPeriod for a message valid until `valid_until`: the whole seconds
+    left, clamped to what Twilio accepts."""
+    return max(VALIDITY_MIN_S, min(VALIDITY_MAX_S, math.floor(valid_until - now)))
+
+
+def valid_until_of(message: outbox.OutboxMessage) -> float | None:
+    raw = message.fields.get("valid_until") or ""
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -101,6 +136,9 @@ class TwilioTransport:
         callback = status_callback_url(self.settings, message.id)
         if callback:
             kwargs["status_callback"] = callback
+        valid_until = valid_until_of(message)
+        if valid_until is not None:
+            kwargs["validity_period"] = validity_period(valid_until, time.time())
         try:
             created = await asyncio.wait_for(
                 self.client.messages.create_async(**kwargs), timeout=self.settings.send_timeout_s
@@ -166,6 +204,9 @@ class Sender:
             if entry_id:
                 await outbox.ack(self.redis, entry_id)
             return state
+        valid_until = valid_until_of(message)
+        if valid_until is not None and valid_until <= time.time():
+            return await self._expire(entry_id, message)
         if await self._blocked_by_opt_out(message):
             await outbox.finish(
                 self.redis,
@@ -180,12 +221,51 @@ class Sender:
             until = release_time(self.settings.quiet_hours, datetime.now(timezone.utc))
             if until is not None:
                 due = until.timestamp() + random.uniform(0, QUIET_HOURS_JITTER_S)
+                if valid_until is not None and due >= valid_until:
+                    return await self._expire(entry_id, message)  # it would arrive too late
                 await outbox.defer(self.redis, message.id, entry_id, due=due, reason="quiet_hours")
                 return "deferred"
+        guard = message.fields.get("guard") or ""
+        if guard:
+            reason = await self._guard_says(guard)
+            if reason:
+                await outbox.finish(
+                    self.redis,
+                    message.id,
+                    entry_id,
+                    status="skipped",
+                    reason=reason,
+                    error=f"not sent: guard {guard} says {reason}",
+                )
+                return "skipped"
         if self.transport is None:
-            await outbox.deliver_local(self.redis, message, entry_id)
+            slot = await self.limiter.acquire()
+            await outbox.deliver_local(self.redis, message, entry_id, rate_slot_at=slot)
             return "delivered"
         return await self._send(entry_id, message, resumed=state == "resume")
+
+    async def _expire(self, entry_id: str | None, message: outbox.OutboxMessage) -> str:
+        await outbox.finish(
+            self.redis,
+            message.id,
+            entry_id,
+            status="expired",
+            reason="expired",
+            error="not sent: its validity period ended before it could go out",
+        )
+        return "expired"
+
+    async def _guard_says(self, guard: str) -> str | None:
+        """The reason to skip, from the guard's check; an exception (e.g. the account
+        backend is down) leaves the entry pending, to be retried when reclaimed."""
+        name, _, argument = guard.partition(":")
+        check = GUARDS.get(name)
+        if check is None:
+            # No check registered in this process: sending is the lesser harm (a reminder
+            # after payment) than silently dropping every guarded message.
+            logger.error("no guard %r registered; sending anyway", name)
+            return None
+        return await check(self.redis, argument)
 
     async def _blocked_by_opt_out(self, message: outbox.OutboxMessage) -> bool:
         record = await optout.record(self.redis, message.to)
@@ -215,8 +295,8 @@ class Sender:
                         twilio_status=found[1],
                     )
                     return "sent"
-            await self.limiter.acquire()
-            attempt = await outbox.begin_attempt(self.redis, message.id)
+            slot = await self.limiter.acquire()
+            attempt = await outbox.begin_attempt(self.redis, message.id, rate_slot_at=slot)
             sid, status = await self.transport.send(message)
         except SendError as err:
             return await self._failed(entry_id, message, err)

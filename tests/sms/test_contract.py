@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs
@@ -252,3 +253,65 @@ async def test_a_timed_out_send_that_never_arrived_is_sent_again(
     record = await run_until_settled(live, redis, message_id)
     assert record["status"] == "sent" and record["attempts"] == "2"
     assert [e.method for e in proxy.exchanges] == ["GET", "POST"]
+
+
+MESSAGING_SERVICE_SID = "MG" + "0123456789abcdef" * 2
+
+
+async def test_a_messaging_service_sid_replaces_from_and_validity_goes_along(
+    live: sender.Sender, proxy: FaultProxy, redis: aioredis.Redis
+) -> None:
+    """With TWILIO_MESSAGING_SERVICE_SID set, Twilio picks the number from the service; a
+    notice's validity travels as ValidityPeriod (seconds left), and both pass the spec."""
+    live.transport.settings = replace(
+        live.transport.settings, messaging_service_sid=MESSAGING_SERVICE_SID
+    )
+    valid_until = time.time() + 600
+    [message_id] = await outbox.enqueue(
+        redis, CUSTOMER, "朝阳区已恢复供电。", kind="notice", urgent=True, valid_until=valid_until
+    )
+    record = await run_until_settled(live, redis, message_id)
+    assert record["status"] == "sent"
+    [exchange] = proxy.exchanges
+    assert exchange.status == 201 and "sl-violations" not in {k.lower() for k in exchange.headers}
+    assert exchange.form["MessagingServiceSid"] == [MESSAGING_SERVICE_SID]
+    assert "From" not in exchange.form
+    assert 590 <= int(exchange.form["ValidityPeriod"][0]) <= 600
+
+
+async def test_a_validity_beyond_twilios_maximum_is_clamped(
+    live: sender.Sender, proxy: FaultProxy, redis: aioredis.Redis
+) -> None:
+    [message_id] = await outbox.enqueue(
+        redis,
+        CUSTOMER,
+        "Planned outage on Friday.",
+        kind="notice",
+        urgent=True,
+        valid_until=time.time() + 3 * 86400,
+    )
+    record = await run_until_settled(live, redis, message_id)
+    assert record["status"] == "sent"
+    [exchange] = proxy.exchanges
+    assert exchange.form["ValidityPeriod"] == [str(sender.VALIDITY_MAX_S)]
+    assert exchange.form["From"] == [OUR_NUMBER]
+
+
+async def test_an_expired_notice_is_never_sent(
+    live: sender.Sender, proxy: FaultProxy, redis: aioredis.Redis
+) -> None:
+    [message_id] = await outbox.enqueue(
+        redis, CUSTOMER, "Power is back.", kind="notice", urgent=True, valid_until=time.time() - 1
+    )
+    tasks = live.start(Workers())
+    try:
+
+        async def finished() -> dict | None:
+            record = await outbox.get(redis, message_id)
+            return record if record["status"] == "expired" else None
+
+        record = await eventually(finished, timeout=30)
+    finally:
+        await live.stop(tasks)
+    assert record["reason"] == "expired" and record["attempts"] == "0"
+    assert proxy.exchanges == []

@@ -37,3 +37,27 @@ async def test_idle_limiter_does_not_bank_a_burst(redis: aioredis.Redis) -> None
     assert waits[0] <= 0.0  # the first send after the pause goes at once
     gaps = [b - a for a, b in zip(sends, sends[1:], strict=False)]
     assert all(gap >= 0.09 for gap in gaps), gaps
+
+
+async def test_acquired_sends_are_never_closer_than_the_interval(
+    redis: aioredis.Redis, sms_redis_url: str
+) -> None:
+    """acquire() commits each send by Redis's clock: even a caller that wakes late from its
+    booked slot cannot bunch up with punctual ones, so any 1-second window holds at most
+    `per_second` sends."""
+    other = aioredis.Redis.from_url(sms_redis_url, decode_responses=True)
+    try:
+        limiters = [RateLimiter(redis, 20.0), RateLimiter(other, 20.0)]
+
+        async def late_then_acquire(i: int) -> float:
+            if i % 3 == 0:  # a caller held up between booking and sending
+                delay = await limiters[i % 2].reserve()
+                await asyncio.sleep(max(0.0, delay) + 0.12)
+            return await limiters[i % 2].acquire()
+
+        commits = sorted(await asyncio.gather(*(late_then_acquire(i) for i in range(24))))
+    finally:
+        await other.close()
+    gaps = [b - a for a, b in zip(commits, commits[1:], strict=False)]
+    assert min(gaps) >= 0.05 - 1e-6, gaps
+    assert max(sum(1 for t in commits if s <= t < s + 1.0) for s in commits) <= 20

@@ -18,6 +18,7 @@ from bot.http import WORKERS
 from bot.settings import Settings
 from bot.sms import optout, outbox, sender
 from bot.sms.settings import QuietHours, SmsSettings
+from bot.tasks import Workers
 from tests.support.sms import CUSTOMER, drain_outbox, eventually, read_sink
 
 
@@ -187,3 +188,100 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
         delays = [sender.backoff(attempt, 2.0, 300.0) for _ in range(50)]
         assert all(full / 2 <= d <= full for d in delays)
         assert len(set(delays)) > 1
+
+
+async def test_a_guard_can_skip_a_message_just_before_it_is_sent(
+    redis: aioredis.Redis, settings: SmsSettings
+) -> None:
+    checked: list[str] = []
+
+    async def paid(_redis: aioredis.Redis, argument: str) -> str | None:
+        checked.append(argument)
+        return "paid" if argument == "A1:2026-11" else None
+
+    sender.register_guard("testbill", paid)
+    try:
+        [skip] = await outbox.enqueue(
+            redis, CUSTOMER, "Bill due", kind="reminder", guard="testbill:A1:2026-11"
+        )
+        [send] = await outbox.enqueue(
+            redis, CUSTOMER, "Bill due too", kind="reminder", guard="testbill:A1:2026-12"
+        )
+        await drain_outbox(sender.Sender(redis, settings))
+    finally:
+        sender.GUARDS.pop("testbill")
+    assert checked == ["A1:2026-11", "A1:2026-12"]
+    skipped, sent = await outbox.get(redis, skip), await outbox.get(redis, send)
+    assert (skipped["status"], skipped["reason"]) == ("skipped", "paid")
+    assert sent["status"] == "delivered"
+    assert [m["body"] for m in await read_sink(redis, CUSTOMER)] == ["Bill due too"]
+
+
+async def test_a_guard_that_fails_leaves_the_message_for_a_retry(
+    redis: aioredis.Redis, settings: SmsSettings
+) -> None:
+    async def down(_redis: aioredis.Redis, _argument: str) -> str | None:
+        raise ConnectionError("backend down")
+
+    sender.register_guard("testdown", down)
+    try:
+        [message_id] = await outbox.enqueue(
+            redis, CUSTOMER, "Bill due", kind="reminder", guard="testdown:x"
+        )
+        worker = sender.Sender(redis, replace(settings, reclaim_idle_s=0.0))
+        await outbox.ensure_group(redis)
+        [[_stream, [(entry_id, fields)]]] = await redis.xreadgroup(
+            outbox.GROUP, "w1", {outbox.STREAM: ">"}, count=1
+        )
+        await worker._safe_process(entry_id, fields)  # logged, left pending
+        assert (await outbox.get(redis, message_id))["status"] == "sending"
+        sender.register_guard("testdown", lambda _r, _a: asyncio.sleep(0, None))
+        assert await worker.housekeeping_once() == 1
+    finally:
+        sender.GUARDS.pop("testdown")
+    assert (await outbox.get(redis, message_id))["status"] == "delivered"
+
+
+async def test_a_message_whose_validity_ends_during_quiet_hours_expires(
+    redis: aioredis.Redis, settings: SmsSettings
+) -> None:
+    held = sender.Sender(redis, replace(settings, quiet_hours=quiet_now()))
+    [short] = await outbox.enqueue(
+        redis, CUSTOMER, "Outage at 9", kind="notice", valid_until=time.time() + 600
+    )
+    [long] = await outbox.enqueue(
+        redis, CUSTOMER, "Outage tomorrow", kind="notice", valid_until=time.time() + 86400
+    )
+    await drain_outbox(held)
+    assert (await outbox.get(redis, short))["status"] == "expired"
+    assert (await outbox.get(redis, long))["status"] == "deferred"
+    assert [e["event"] for e in await outbox.history(redis, short)] == ["enqueued", "expired"]
+    assert await read_sink(redis, CUSTOMER) == []
+
+
+async def test_the_local_sink_is_paced_by_the_rate_limit_too(
+    redis: aioredis.Redis, settings: SmsSettings
+) -> None:
+    """Offline mode paces like production: every delivery takes a limiter slot, recorded on
+    the message; no 1-second window holds more slots than the rate."""
+    rate = 20.0
+    worker = sender.Sender(redis, replace(settings, rate_per_sec=rate, concurrency=4))
+    ids = [
+        (await outbox.enqueue(redis, f"+86139{n:08d}", f"notice {n}", kind="notice"))[0]
+        for n in range(50)
+    ]
+    tasks = worker.start(Workers())
+    try:
+
+        async def all_delivered() -> list[float] | None:
+            records = [await outbox.get(redis, i) for i in ids]
+            if any(r["status"] != "delivered" for r in records):
+                return None
+            return sorted(float(r["rate_slot_at"]) for r in records)
+
+        slots = await eventually(all_delivered, timeout=30)
+    finally:
+        await worker.stop(tasks)
+    most = max(sum(1 for t in slots[i:] if t < start + 1.0) for i, start in enumerate(slots))
+    assert most <= rate
+    assert all(b - a >= 1 / rate - 1e-6 for a, b in zip(slots, slots[1:], strict=False))
