@@ -34,6 +34,12 @@ export DESK_API_TOKEN="${DESK_API_TOKEN:-$(kefu_secret desk_api_token)}"
 export RASA_TOKEN="${RASA_TOKEN:-$(kefu_secret rasa_token)}"
 export KEFU_ACTION_TOKEN="${KEFU_ACTION_TOKEN:-$(kefu_secret action_token)}"
 export KEFU_WEB_SESSION_SECRET="${KEFU_WEB_SESSION_SECRET:-$(kefu_secret web_session_secret)}"
+# Offline (no Twilio account): a local token in place of Twilio's, so the desk's SMS
+# simulator (/console/simulator) signs webhooks as Twilio would and Rasa checks them the same
+# way. With TWILIO_ACCOUNT_SID set, TWILIO_AUTH_TOKEN must be the account's real token.
+if [ -z "${TWILIO_ACCOUNT_SID:-}" ]; then
+  export TWILIO_AUTH_TOKEN="${TWILIO_AUTH_TOKEN:-$(kefu_secret sms_local_token)}"
+fi
 
 # Kefu's own Redis unless REDIS_URL points elsewhere. An active venv sets REDIS_URL to the
 # same local URL (scripts/defaults.sh): that still means "ours".
@@ -70,6 +76,7 @@ curl -fs "$RASA_URL/" >/dev/null || kefu_die "Rasa did not start; see $KEFU_RUN/
 
 kefu_log "ready: open http://localhost:$DESK_PORT/ and chat (中文 or English). Ctrl-C stops."
 kefu_log "agent console: http://localhost:$DESK_PORT/console/ (first user: .venv/bin/python -m bot.desk.users create --name wang.fang --role agent)"
+[ -n "${TWILIO_ACCOUNT_SID:-}" ] || kefu_log "SMS without Twilio: http://localhost:$DESK_PORT/console/simulator (text the bot as any phone number)"
 kefu_log "ticket API: http://localhost:$DESK_PORT/api/tickets (bearer token in $KEFU_RUN/desk_api_token unless DESK_API_TOKEN is set)"
 wait -n "${pids[@]}" || true
 kefu_die "a service exited; see $KEFU_RUN/logs/"

@@ -22,6 +22,12 @@ from pathlib import Path
 import pytest
 import redis
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from sanic import Sanic
+
+# Several test modules start Rasa's channels in an in-process Sanic server. Sanic rewrites
+# its protocol's methods at the first start ("TouchUp"); in test mode it keeps the
+# originals, so a second app in the same session can start too.
+Sanic.test_mode = True
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "latest.tar.gz"
@@ -157,6 +163,9 @@ def stack_env(
         # with no Twilio account the desk delivers SMS to the local sink in Redis.
         "TWILIO_AUTH_TOKEN": SMS_TEST_TOKEN,
         "DESK_API_TOKEN": DESK_TEST_TOKEN,
+        # The send rate paces the local sink too (bot/sms/ratelimit.py); an outage notice
+        # to a whole demo area must not hold the tests' replies up for a minute.
+        "SMS_RATE_PER_SEC": "100",
         # Handoff: the desk calls Rasa's HTTP API; agents around the clock for the tests.
         "RASA_URL": f"http://127.0.0.1:{rasa_port}",
         # Secrets travel in the environment only (tests/test_processes.py checks cmdlines).

@@ -14,8 +14,12 @@ from aiohttp import web
 from bot import db
 from bot.desk import console as desk_console
 from bot.desk import redis_watch
+from bot.desk import simulator as sms_simulator
 from bot.desk.auth import api_token_middleware
 from bot.http import REDIS, SETTINGS, WORKERS
+from bot.notices import worker as notices_worker
+from bot.outages import api as outages_api
+from bot.outages import console as outages_console
 from bot.settings import PROJECT_ROOT, Settings
 from bot.sms import api as sms_api
 from bot.sms import delivery_status as sms_delivery_status
@@ -120,9 +124,13 @@ def create_app(settings: Settings) -> web.Application:
     # Each capability adds its routes and background workers here, one line each:
     # setup(app) registers routes and appends to app.cleanup_ctx for workers.
     tickets_api.setup(app)
+    outages_api.setup(app)  # after tickets_api: adds its paths to /api/openapi.json
     sms_api.setup(app)
     sms_delivery_status.setup(app)
     sms_sender.setup(app)
+    notices_worker.setup(app)  # outage broadcasts and bill reminders
     desk_console.setup(app)
+    outages_console.setup(app)
+    sms_simulator.setup(app)
     redis_watch.setup(app)
     return app

@@ -38,7 +38,12 @@ def layout(request: web.Request, page: str, title: str, content: Markup) -> web.
     user = current_user(request)
     nav = Markup("")
     if user.role == "supervisor":
-        nav = Markup('<a href="/console/supervisor">主管视图 Supervisor</a>')
+        nav = Markup(
+            '<a href="/console/supervisor">主管视图 Supervisor</a>'
+            '<a href="/console/outages">停电管理 Outages</a>'
+        )
+    if not request.app[CONSOLE].settings.twilio_account_sid:  # offline: bot/desk/simulator.py
+        nav = Markup(nav + '<a href="/console/simulator">短信模拟 SMS simulator</a>')
     return _html(
         render(
             "layout.html",
