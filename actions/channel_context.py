@@ -1,7 +1,9 @@
 """What the channel already knows about the customer (the SMS sender's phone), and which
-channel a ticket records."""
+channel a ticket records, and what the customer asked before a form's questions."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -34,3 +36,22 @@ class ActionExtractPhone(Action):
         if isinstance(phone, str) and phone.startswith("+") and phone != tracker.get_slot("phone"):
             return [SlotSet("phone", phone)]
         return []
+
+
+def request_message(tracker: Tracker, intent: str) -> dict[str, Any]:
+    """The latest message with `intent` (a user event; {} if none): what a form serves,
+    though the form has asked questions since."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if ((event.get("parse_data") or {}).get("intent") or {}).get("name") == intent:
+                return dict(event)
+    return {}
+
+
+def request_text(tracker: Tracker, intent: str) -> str:
+    return str(request_message(tracker, intent).get("text") or "")
+
+
+def request_has_entity(tracker: Tracker, intent: str, entity: str) -> bool:
+    parse = request_message(tracker, intent).get("parse_data") or {}
+    return any(e.get("entity") == entity for e in parse.get("entities") or [])

@@ -1,7 +1,7 @@
 """THE identity check: which phone this conversation has proven it holds.
 
-Every action that discloses a customer's own data (tickets today; bills, outages by
-address and return visits later) asks `await verified_phone(tracker)` and discloses only
+Every action that discloses a customer's own data (tickets, bills, the outages at their
+own address; return visits later) asks `await verified_phone(tracker)` and discloses only
 what belongs to that phone. A phone the customer merely typed (the `phone` slot on the
 web) is a contact number, never proof.
 

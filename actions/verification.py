@@ -25,7 +25,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from redis.exceptions import RedisError
 
-from actions import identity, services
+from actions import identity, service_requests, services
 from actions.complaint_content import content
 from actions.language import KeepsLanguage, language_of
 from actions.ticket_status import asked_number, disclose
@@ -169,8 +169,9 @@ class ValidateVerificationForm(KeepsLanguage):
 
 
 class ActionVerificationDone(Action):
-    """After verification_form: confirms a verified phone and answers the ticket question
-    that led here (the other endings were already explained by the form)."""
+    """After verification_form: confirms a verified phone and answers the question that
+    led here, a ticket's or a service request's (bill, subscription), the other endings
+    having been explained by the form."""
 
     def name(self) -> str:
         return "action_verification_done"
@@ -179,6 +180,12 @@ class ActionVerificationDone(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         events: list[EventType] = [SlotSet(CODE, None), SlotSet(identity.SENT, False)]
+        request = tracker.get_slot(service_requests.REQUEST)
+        if request:
+            events += [
+                SlotSet(service_requests.REQUEST, None),
+                SlotSet(service_requests.AREA, None),
+            ]
         if tracker.get_slot(CODE) != VERIFIED:
             return events
         try:
@@ -187,6 +194,8 @@ class ActionVerificationDone(Action):
                 dispatcher.utter_message(response="utter_verification_failed")
                 return events
             dispatcher.utter_message(response="utter_phone_verified", phone=phone)
+            if request:
+                return [*events, *await service_requests.answer(dispatcher, tracker, request)]
             await disclose(dispatcher, tracker, phone, asked_number(tracker))
         except FAILURES as exc:
             logger.error("lookup after verification failed: %r", exc)

@@ -16,7 +16,7 @@ from bot import db
 from bot.sms.menu import load_menu
 from bot.tickets.service import TicketService
 from tests.conftest import Stack
-from tests.support.sms import inbound, post_signed, read_sink, wait_for_sink
+from tests.support.sms import Texter
 
 pytestmark = pytest.mark.stack
 
@@ -24,25 +24,11 @@ PHONE = "+8613612345678"
 TICKET = re.compile(r"TK\d{8}-\d{4,}")
 
 
-class Texter:
-    """A customer with a phone: each text waits for the bot's replies in the sink."""
-
-    def __init__(self, stack: Stack, session: aiohttp.ClientSession, redis) -> None:  # type: ignore[no-untyped-def]
-        self.stack, self.session, self.redis = stack, session, redis
-
-    async def text(self, body: str, expect: int = 1) -> list[str]:
-        before = len(await read_sink(self.redis, PHONE))
-        response = await post_signed(self.session, self.stack.rasa_url, inbound(body, PHONE))
-        assert response.status == 200
-        sent = await wait_for_sink(self.redis, PHONE, count=before + expect, timeout=60)
-        return [m["body"] for m in sent[before:]]
-
-
 @pytest.fixture
 async def texter(stack: Stack) -> AsyncIterator[Texter]:
     redis = db.connect(stack.redis.url)
     async with aiohttp.ClientSession() as session:
-        yield Texter(stack, session, redis)
+        yield Texter(stack.rasa_url, session, redis, PHONE)
     await redis.close()
 
 

@@ -47,10 +47,16 @@ async def test_mixed_input_is_understood(customer: Customer) -> None:
     assert "微信" in reply  # the payment-channels answer
 
 
-async def test_interim_flows_are_honest(customer: Customer) -> None:
-    # Bill lookup arrives in a later release: the bot says so and gives what works today.
+async def test_a_bill_on_the_web_needs_the_holders_phone_confirmed(customer: Customer) -> None:
     reply = await customer.ask("这个月电费是多少")
-    assert "400-800-9559" in reply and "元" not in reply
+    assert "手机号" in reply
+    # A payment question while the bot waits for the number is answered, then it asks again.
+    await customer.say("怎么交电费")
+    assert "微信" in (await customer.reply())["text"]
+    assert "手机号" in (await customer.reply())["text"]
+    # The holder's number typed on the web is a claim: a code, not the bill, comes next.
+    reply = await customer.ask("13800000001")
+    assert "验证码" in reply and "元" not in reply
 
 
 async def test_conversation_is_stored_in_redis(customer: Customer, stack: Stack) -> None:

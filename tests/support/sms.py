@@ -157,6 +157,23 @@ async def wait_for_sink(
     return await eventually(probe, timeout)
 
 
+class Texter:
+    """A customer with a phone on a running stack: each text waits for the bot's replies
+    in the local sink."""
+
+    def __init__(
+        self, rasa_url: str, session: aiohttp.ClientSession, redis: aioredis.Redis, phone: str
+    ) -> None:
+        self.rasa_url, self.session, self.redis, self.phone = rasa_url, session, redis, phone
+
+    async def text(self, body: str, expect: int = 1) -> list[str]:
+        before = len(await read_sink(self.redis, self.phone))
+        response = await post_signed(self.session, self.rasa_url, inbound(body, self.phone))
+        assert response.status == 200
+        sent = await wait_for_sink(self.redis, self.phone, count=before + expect, timeout=60)
+        return [m["body"] for m in sent[before:]]
+
+
 async def drain_outbox(sender: Sender) -> None:
     """Processes everything in the outbox stream once (the worker loop, without the loop)."""
     await outbox.ensure_group(sender.redis)
