@@ -489,6 +489,31 @@ class Settings(BaseSettings):
         "`content/accounts/demo_accounts.json`",
     )
 
+    # ---- return visits (bot/surveys)
+    return_visit_delay_s: float = _var(
+        7200.0,
+        "KEFU_RETURN_VISIT_DELAY_S",
+        "surveys",
+        "seconds after a ticket is resolved before its return visit is asked (then moved out "
+        "of `SMS_QUIET_HOURS`)",
+        _seconds(0, True),
+    )
+    return_visit_reminder_s: float = _var(
+        172800.0,
+        "KEFU_RETURN_VISIT_REMINDER_S",
+        "surveys",
+        "seconds without an answer before the one reminder; as long again after it, the visit "
+        "is marked no_response",
+        _seconds(0, True),
+    )
+    survey_window_s: float = _var(
+        1209600.0,
+        "KEFU_SURVEY_WINDOW_S",
+        "surveys",
+        "seconds a return visit's survey stays open after it is asked (a later rating is refused)",
+        _seconds(0),
+    )
+
     # ---- outages (bot/outages)
     probable_outage_reports: int = _var(
         3,
@@ -504,6 +529,23 @@ class Settings(BaseSettings):
         "outages",
         "the window of those reports, in seconds; an area's alert is raised at most once per "
         "window",
+        _seconds(1, True),
+    )
+
+    # ---- reports (bot/reports: satisfaction reports, complaint pre-warning)
+    prewarning_min_count: int = _var(
+        5,
+        "KEFU_PREWARNING_MIN_COUNT",
+        "reports",
+        "fewest complaints of one area and category in a day that can raise a complaint-spike "
+        "alert, however quiet its history (EARS C2 alone would alarm on 2 after a silent week)",
+        _int(1),
+    )
+    prewarning_interval_s: float = _var(
+        3600.0,
+        "KEFU_PREWARNING_INTERVAL_S",
+        "reports",
+        "how often each desk checks the current day's complaint counts for spikes",
         _seconds(1, True),
     )
 

@@ -166,6 +166,9 @@ def stack_env(
         # The send rate paces the local sink too (bot/sms/ratelimit.py); an outage notice
         # to a whole demo area must not hold the tests' replies up for a minute.
         "SMS_RATE_PER_SEC": "100",
+        # The stack's tests must not depend on the time of day they run at (quiet hours
+        # hold notices and return visits; their own tests use an injected clock).
+        "SMS_QUIET_HOURS": "off",
         # Handoff: the desk calls Rasa's HTTP API; agents around the clock for the tests.
         "RASA_URL": f"http://127.0.0.1:{rasa_port}",
         # Secrets travel in the environment only (tests/test_processes.py checks cmdlines).

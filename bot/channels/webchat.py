@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from bot.identity.tokens import Signer, TokenConfigError, new_web_id
 from bot.language import DEFAULT, SUPPORTED, detect_language, language_of_hint
 from bot.ratelimit import Limiter, Quota
 from bot.settings import PROJECT_ROOT
+from bot.surveys import presence
 
 logger = logging.getLogger(__name__)
 # credentials.yml makes every Rasa process import this module: mask phones in all its logs.
@@ -200,6 +202,20 @@ class WebChatInput(SocketIOInput):
         signer = _signer()
         url = _redis_url()
         limiter = Limiter(db.connect(url)) if url else None
+        # "Is the chat open?" for the return visits (bot/surveys/presence.py).
+        open_chats = db.connect(url) if url else None
+
+        async def mark_open(conversation_id: str, sid: str, is_open: bool = True) -> None:
+            if open_chats is None:
+                return
+            try:
+                if is_open:
+                    await presence.opened(open_chats, conversation_id, sid, time.time())
+                else:
+                    await presence.closed(open_chats, conversation_id, sid)
+            except RedisError:  # only a visit's channel depends on it: never fail a turn
+                logger.warning("web chat presence unavailable (Redis error)")
+
         if limiter is None:
             logger.warning("REDIS_URL is unset: web chat turns are not rate-limited")
         conversation_turns = settings.get().web_conversation_turns_per_min
@@ -228,6 +244,16 @@ class WebChatInput(SocketIOInput):
                 return False
             return True
 
+        @sio.on("disconnect", namespace=ns)
+        async def disconnect(sid: str, *args: Any) -> None:
+            try:
+                session = await sio.get_session(sid, namespace=ns)
+            except KeyError:  # already gone: nothing was marked open for it
+                return
+            conversation_id = session.get("conversation_id")
+            if conversation_id:
+                await mark_open(conversation_id, sid, False)
+
         # `*args`: a client may send an event with no payload or several; neither may
         # raise inside python-socketio.
         @sio.on("session_request", namespace=ns)
@@ -247,6 +273,9 @@ class WebChatInput(SocketIOInput):
             if previous and previous != conversation_id:
                 await sio.leave_room(sid, previous, namespace=ns)
             await sio.enter_room(sid, conversation_id, namespace=ns)
+            if previous and previous != conversation_id:
+                await mark_open(previous, sid, False)
+            await mark_open(conversation_id, sid)
             await sio.save_session(
                 sid, {"conversation_id": conversation_id, "language": language}, namespace=ns
             )
@@ -275,6 +304,7 @@ class WebChatInput(SocketIOInput):
             if conversation_id is None:
                 await refuse(sid, "no_session", "send session_request first", language)
                 return
+            await mark_open(conversation_id, sid)
             error = _validate(data)
             if error:
                 await refuse(sid, "invalid", error, language)

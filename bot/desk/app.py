@@ -20,10 +20,14 @@ from bot.http import REDIS, SETTINGS, WORKERS
 from bot.notices import worker as notices_worker
 from bot.outages import api as outages_api
 from bot.outages import console as outages_console
+from bot.reports import api as reports_api
+from bot.reports import console as reports_console
+from bot.reports import prewarning as reports_prewarning
 from bot.settings import PROJECT_ROOT, Settings
 from bot.sms import api as sms_api
 from bot.sms import delivery_status as sms_delivery_status
 from bot.sms import sender as sms_sender
+from bot.surveys import worker as surveys_worker
 from bot.tasks import Workers
 from bot.tickets import api as tickets_api
 
@@ -125,12 +129,16 @@ def create_app(settings: Settings) -> web.Application:
     # setup(app) registers routes and appends to app.cleanup_ctx for workers.
     tickets_api.setup(app)
     outages_api.setup(app)  # after tickets_api: adds its paths to /api/openapi.json
+    reports_api.setup(app)  # after tickets_api: adds its paths to /api/openapi.json
+    reports_prewarning.setup(app)  # hourly complaint-spike check (EARS C2)
     sms_api.setup(app)
     sms_delivery_status.setup(app)
     sms_sender.setup(app)
     notices_worker.setup(app)  # outage broadcasts and bill reminders
     desk_console.setup(app)
     outages_console.setup(app)
+    reports_console.setup(app)
     sms_simulator.setup(app)
     redis_watch.setup(app)
+    surveys_worker.setup(app)  # return visits: scheduler, low-rating alerts
     return app

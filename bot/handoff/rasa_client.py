@@ -83,6 +83,34 @@ class RasaClient:
             "POST", self._url(conversation_id, "tracker/events", **query), json=events
         )
 
+    async def trigger_intent(
+        self,
+        conversation_id: str,
+        name: str,
+        entities: dict[str, str],
+        output_channel: str,
+    ) -> dict[str, Any]:
+        """Runs an external intent in the conversation; its replies are pushed on
+        `output_channel` (a registered input channel's name: "socketio", "sms").
+
+        Rasa silently answers in the HTTP response ("messages") when the channel is not one
+        it can send on: that is raised as Undelivered, since the customer saw nothing.
+        """
+        data = await self._request(
+            "POST",
+            self._url(conversation_id, "trigger_intent", output_channel=output_channel),
+            json={"name": name, "entities": entities},
+        )
+        if "messages" in data:
+            raise Undelivered(
+                f"Rasa cannot send on output channel {output_channel!r}: reply not delivered"
+            )
+        return data
+
+
+class Undelivered(RasaError):
+    """Rasa ran the request but could not push its replies to the customer."""
+
 
 def bot_event(text: str, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"event": "bot", "text": text, "data": {}, "metadata": metadata or {}}

@@ -58,7 +58,7 @@ from bot.settings import DEFAULT_TIMEZONE
 Clock = Callable[[], datetime]
 
 PREFIX = "kefu:outages"
-CHANGES = "kefu:outages:changes"  # the change stream (CONTRACTS.md); bot.notices consumes it
+CHANGES = "kefu:outages:changes"  # the change stream; bot.notices.worker consumes it
 # Outage changes are rare (a few a day); the cap only bounds a stream nobody reads.
 CHANGES_MAXLEN = 100_000
 # An announced outage starting within this is already "active": a customer without power

@@ -12,6 +12,10 @@ Layout (prefix `kefu:tickets`):
                           score = deadline (epoch seconds); removed when the deadline is met
 - `seq`, `counter:<YYYYMMDD>`  INCR counters: list order and the human-friendly number
 - `escalations`           stream: feed of SLA escalations for the console
+- `resolutions`           stream: one entry per move to resolved (number, resolution = how
+                          many times that ticket was resolved, at = epoch seconds), written
+                          in the same MULTI/EXEC as the move; the return visits read it
+                          (bot/surveys). The count is the ticket hash's `resolutions` field.
 
 Every write is one Lua script (create, escalate) or one WATCH/MULTI/EXEC (changes), so a
 ticket is never half-written, and with the project's `appendfsync always` Redis replies
@@ -52,6 +56,7 @@ log = logging.getLogger(__name__)
 
 PHONE_SCAN_LIMIT = 200  # a customer's most recent tickets considered for repeat/open checks
 _MAX_WATCH_RETRIES = 20
+RESOLUTIONS_FIELD = "resolutions"  # on the ticket hash: how many times it was resolved
 
 # Atomic escalation: whoever removes the due member from the SLA set escalates; a second
 # monitor running the same script finds it gone and does nothing (exactly once).
@@ -165,6 +170,7 @@ class Keys:
         self.sla = f"{prefix}:sla"
         self.seq = f"{prefix}:seq"
         self.escalations = f"{prefix}:escalations"
+        self.resolutions = f"{prefix}:resolutions"
         self.grade_prefix = f"{prefix}:idx:grade:"
 
     def ticket(self, number: str) -> str:
@@ -209,6 +215,7 @@ class _Change:
     history: list[tuple[str, dict[str, Any]]]
     sla_add: dict[str, float]
     sla_remove: list[str]
+    resolved: bool = False  # a move to resolved: record a resolution in the same transaction
 
 
 class TicketStore:
@@ -472,7 +479,13 @@ class TicketStore:
             data: dict[str, Any] = {"from": ticket.status.value, "to": target.value}
             if note:
                 data["note"] = note
-            return _Change(ticket.with_changes(**changes), [("status", data)], sla_add, sla_remove)
+            return _Change(
+                ticket.with_changes(**changes),
+                [("status", data)],
+                sla_add,
+                sla_remove,
+                resolved=target == Status.RESOLVED,
+            )
 
         ticket, _ = await self._mutate(number, actor, build)
         return ticket
@@ -576,6 +589,19 @@ class TicketStore:
                         pipe.zrem(self.keys.sla, *change.sla_remove)
                     if change.sla_add:
                         pipe.zadd(self.keys.sla, change.sla_add)
+                    if change.resolved:
+                        # Counted under WATCH, so two concurrent moves cannot share a number;
+                        # not a Ticket field, so the hash rewrite above leaves it alone.
+                        resolution = int(raw.get(RESOLUTIONS_FIELD) or 0) + 1
+                        pipe.hset(key, RESOLUTIONS_FIELD, resolution)
+                        pipe.xadd(
+                            self.keys.resolutions,
+                            {
+                                "number": number,
+                                "resolution": str(resolution),
+                                "at": repr(now.timestamp()),
+                            },
+                        )
                     entries = [_entry(now.isoformat(), actor, a, d) for a, d in change.history]
                     for fields in entries:
                         pipe.xadd(self.keys.history(number), fields)

@@ -41,6 +41,7 @@ def layout(request: web.Request, page: str, title: str, content: Markup) -> web.
         nav = Markup(
             '<a href="/console/supervisor">主管视图 Supervisor</a>'
             '<a href="/console/outages">停电管理 Outages</a>'
+            '<a href="/console/reports">满意度报表 Reports</a>'
         )
     if not request.app[CONSOLE].settings.twilio_account_sid:  # offline: bot/desk/simulator.py
         nav = Markup(nav + '<a href="/console/simulator">短信模拟 SMS simulator</a>')
