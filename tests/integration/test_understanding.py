@@ -91,7 +91,9 @@ async def test_two_stage_fallback_offers_two_meanings_and_a_click_answers(
 async def test_an_faq_asked_with_complaint_cues_is_answered_then_a_complaint_is_offered(
     customer: Customer,
 ) -> None:
-    await customer.say("your meter is a scam, how do I get it tested")
+    # (An angry question about the meter, "your meter is a scam, how do I get it tested",
+    # is now read as a complaint outright, which also serves the customer.)
+    await customer.say("I am fed up, how do I get an e-invoice")
     answer = await customer.reply()
     offer = await customer.reply()
     assert "/complain" not in payloads(answer)
