@@ -92,13 +92,21 @@ async def answers_notice(tracker: Tracker, phone: str | None) -> bool:
         return False
 
 
+async def _answered_notice(
+    dispatcher: CollectingDispatcher, tracker: Tracker, phone: str | None, language: str
+) -> bool:
+    """A reply to an outage notice is about that outage: its state now, whatever the area."""
+    noticed = await noticed_outage(tracker, phone)
+    if noticed is not None:
+        dispatcher.utter_message(response="utter_outage_noticed", **describe(noticed, language))
+    return noticed is not None
+
+
 async def report(
     dispatcher: CollectingDispatcher, tracker: Tracker, phone: str | None
 ) -> list[EventType]:
     language = language_of(tracker)
-    noticed = await noticed_outage(tracker, phone)
-    if noticed is not None:
-        dispatcher.utter_message(response="utter_outage_noticed", **describe(noticed, language))
+    if await _answered_notice(dispatcher, tracker, phone, language):
         return []
     area = str(tracker.get_slot("area") or "")
     now = datetime.now(timezone.utc)
@@ -167,9 +175,7 @@ async def info(
     dispatcher: CollectingDispatcher, tracker: Tracker, phone: str | None
 ) -> list[EventType]:
     language = language_of(tracker)
-    noticed = await noticed_outage(tracker, phone)
-    if noticed is not None:
-        dispatcher.utter_message(response="utter_outage_noticed", **describe(noticed, language))
+    if await _answered_notice(dispatcher, tracker, phone, language):
         return []
     area = str(tracker.get_slot("area") or "")
     now = datetime.now(timezone.utc)
