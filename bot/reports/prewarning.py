@@ -46,6 +46,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from bot.accounts.areas import find_area
+from bot.alerts import AlertKind, Stream, acknowledged_at
 from bot.http import REDIS, SETTINGS, WORKERS
 from bot.reports.dates import day_start
 from bot.tasks import Periodic, Workers
@@ -55,10 +56,10 @@ from bot.tickets.store import Keys
 log = logging.getLogger(__name__)
 
 PREFIX = "kefu:prewarning"
-ALERTS = f"{PREFIX}:alerts"
 STREAM = "kefu:alerts"
 STREAM_MAXLEN = 10_000
 ALERT_TTL_S = 30 * 24 * 3600
+FEED = Stream(STREAM, "complaint_spike", STREAM_MAXLEN)
 WORKER = "complaint_prewarning"
 BASELINE_DAYS = 7  # t-9 .. t-3
 GUARD_DAYS = 2
@@ -69,40 +70,6 @@ SCAN_BATCH = 500
 ALERT_ID = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}:[A-Za-z0-9_.-]{1,64}:[A-Za-z0-9_.-]{1,64}")
 
 Clock = Callable[[], float]
-
-# Atomic: the first check that sees the spike raises it (stream entry included); later
-# checks of the same day only raise the count it shows. Concurrent desks raise it once.
-_RAISE_LUA = """
-local key, alerts, stream = KEYS[1], KEYS[2], KEYS[3]
-local id, day, area, category = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local actual, expected, threshold, samples, at = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local ttl, maxlen = ARGV[10], ARGV[11]
-if redis.call('EXISTS', key) == 1 then
-  local old = tonumber(redis.call('HGET', key, 'actual') or '0')
-  if tonumber(actual) > old then
-    redis.call('HSET', key, 'actual', actual, 'samples', samples, 'updated_at', at)
-  end
-  return 0
-end
-redis.call('HSET', key, 'id', id, 'day', day, 'area', area, 'category', category,
-  'actual', actual, 'expected', expected, 'threshold', threshold, 'samples', samples,
-  'at', at)
-redis.call('EXPIRE', key, ttl)
-redis.call('ZADD', alerts, at, id)
-redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'type', 'complaint_spike', 'id', id,
-  'day', day, 'area', area, 'category', category, 'actual', actual, 'expected', expected,
-  'threshold', threshold, 'samples', samples, 'at', at)
-return 1
-"""
-
-_ACK_LUA = """
-local key = KEYS[1]
-if redis.call('EXISTS', key) == 0 then return false end
-if redis.call('HEXISTS', key, 'acknowledged_by') == 0 then
-  redis.call('HSET', key, 'acknowledged_by', ARGV[1], 'acknowledged_at', ARGV[2])
-end
-return 1
-"""
 
 
 # ---------------------------------------------------------------- EARS C2
@@ -221,24 +188,7 @@ async def check_day(
     counts = await complaints_by_day(redis, baseline_days(today)[0], today, tz)
     spikes = spikes_on(today, counts, min_count=min_count)
     for spike in spikes:
-        raised = await redis.eval(
-            _RAISE_LUA,
-            3,
-            f"{PREFIX}:alert:{spike.id}",
-            ALERTS,
-            STREAM,
-            spike.id,
-            spike.day.isoformat(),
-            spike.area,
-            spike.category,
-            str(spike.check.count),
-            repr(round(spike.check.expected, 3)),
-            repr(round(spike.check.threshold, 3)),
-            json.dumps(list(spike.samples)),
-            repr(now),
-            str(ALERT_TTL_S),
-            str(STREAM_MAXLEN),
-        )
+        raised = await raise_spike(redis, spike, now)
         if raised:
             log.warning(
                 "complaint spike %s: %d complaints, expected %.1f",
@@ -249,26 +199,29 @@ async def check_day(
     return spikes
 
 
-async def alerts(
-    redis: aioredis.Redis, now: float, *, include_acknowledged: bool = False, limit: int = 50
-) -> list[dict[str, Any]]:
-    """Complaint-spike alerts, newest first (unacknowledged only by default)."""
-    await redis.zremrangebyscore(ALERTS, "-inf", f"({now - ALERT_TTL_S!r}")
-    ids = await redis.zrevrange(ALERTS, 0, max(limit, 1) * 4 - 1)
-    if not ids:
-        return []
-    async with redis.pipeline(transaction=False) as pipe:
-        for alert_id in ids:
-            pipe.hgetall(f"{PREFIX}:alert:{alert_id}")
-        rows = await pipe.execute()
-    out: list[dict[str, Any]] = []
-    for row in rows:
-        if not row or (row.get("acknowledged_by") and not include_acknowledged):
-            continue
-        out.append(_alert(row))
-        if len(out) >= limit:
-            break
-    return out
+async def raise_spike(redis: aioredis.Redis, spike: Spike, now: float) -> bool:
+    """Raises the spike's alert (and its stream entry); False if it was already raised
+    (then only a larger count, with its samples, is recorded)."""
+    # Atomic: the first check that sees the spike raises it (stream entry included);
+    # later checks of the same day only raise the count it shows. Concurrent desks
+    # raise it once.
+    raised = await KIND.raise_once(
+        redis,
+        now,
+        [
+            ("day", spike.day.isoformat()),
+            ("area", spike.area),
+            ("category", spike.category),
+            ("actual", str(spike.check.count)),
+            ("expected", repr(round(spike.check.expected, 3))),
+            ("threshold", repr(round(spike.check.threshold, 3))),
+            ("samples", json.dumps(list(spike.samples))),
+        ],
+        alert_id=spike.id,
+        grow=("actual", "samples"),
+        stream=FEED,
+    )
+    return raised is not None
 
 
 def _alert(row: dict[str, str]) -> dict[str, Any]:
@@ -283,16 +236,20 @@ def _alert(row: dict[str, str]) -> dict[str, Any]:
         "samples": json.loads(row.get("samples") or "[]"),
         "at": float(row.get("at") or 0),
         "acknowledged_by": row.get("acknowledged_by"),
-        "acknowledged_at": float(row["acknowledged_at"]) if row.get("acknowledged_at") else None,
+        "acknowledged_at": acknowledged_at(row),
     }
 
 
-async def acknowledge(redis: aioredis.Redis, alert_id: str, actor: str, now: float) -> bool:
-    """Marks the alert seen by `actor` (the first acknowledgement stays). False: no such
-    alert."""
-    if not ALERT_ID.fullmatch(alert_id):
-        return False
-    return bool(await redis.eval(_ACK_LUA, 1, f"{PREFIX}:alert:{alert_id}", actor, repr(now)))
+def _valid_id(alert_id: str) -> bool:
+    return ALERT_ID.fullmatch(alert_id) is not None
+
+
+KIND = AlertKind(PREFIX, ALERT_TTL_S, _alert, _valid_id)
+ALERTS = KIND.index
+# Complaint-spike alerts, newest first (unacknowledged only by default).
+alerts = KIND.alerts
+# Marks the alert seen by `actor` (the first acknowledgement stays). False: no such alert.
+acknowledge = KIND.acknowledge
 
 
 # ---------------------------------------------------------------- the desk worker

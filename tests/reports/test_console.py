@@ -25,26 +25,9 @@ async def _raise(redis: aioredis.Redis, category: str = "outage") -> str:
         "chaoyang",
         category,
         Check(12, 4.5, 1.2, 8.1, True),
-        ("TK20261112-0001",),
+        ("TK20261112-0001", "<b>x</b>"),
     )
-    await redis.eval(
-        prewarning._RAISE_LUA,
-        3,
-        f"{prewarning.PREFIX}:alert:{spike.id}",
-        prewarning.ALERTS,
-        prewarning.STREAM,
-        spike.id,
-        "2026-11-12",
-        spike.area,
-        spike.category,
-        "12",
-        "4.5",
-        "8.1",
-        '["TK20261112-0001", "<b>x</b>"]',
-        repr(time.time()),
-        "3600",
-        "100",
-    )
+    await prewarning.raise_spike(redis, spike, time.time())
     return spike.id
 
 
