@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from bot.jsonapi import Conflict, InvalidField, NotFound
 from bot.settings import Settings
 from bot.tasks import Workers
 
@@ -35,6 +36,23 @@ def json_error(status: int, field: str | None, message: str) -> web.Response:
     if field:
         body["field"] = field
     return web.json_response(body, status=status)
+
+
+def handles_field_errors(handler: Handler) -> Handler:
+    """A handler whose InvalidField, NotFound and Conflict (bot.jsonapi, the bases of each
+    capability's errors) are answered 400, 404 and 409 {"error", "field"}."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except InvalidField as exc:
+            return json_error(400, exc.field, exc.message)
+        except NotFound as exc:
+            return json_error(404, exc.field, exc.message)
+        except Conflict as exc:
+            return json_error(409, exc.field, exc.message)
+
+    return wrapped
 
 
 def json_errors_for(prefixes: tuple[str, ...], unavailable: str) -> Middleware:

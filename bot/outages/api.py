@@ -14,25 +14,20 @@ operations (publish, change, ...) with the logged-in supervisor as the actor.
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 from jsonschema import Draft7Validator
 
+from bot import jsonapi
 from bot.accounts import backend_for
 from bot.accounts.backend import AccountBackend, BackendUnavailable
-from bot.http import REDIS, SETTINGS, json_error, json_errors_for
+from bot.http import REDIS, SETTINGS, Handler, handles_field_errors, json_error, json_errors_for
 from bot.notices import broadcast, progress
+from bot.openapi import for_validation, merge_into
 from bot.outages import openapi
-from bot.outages.errors import (
-    ConcurrentUpdate,
-    IllegalTransition,
-    InvalidField,
-    OutageNotFound,
-)
+from bot.outages.errors import InvalidField
 from bot.outages.models import (
     Outage,
     clean_areas,
@@ -52,24 +47,16 @@ QUERY_VALIDATORS = web.AppKey("outages_query_validators", dict)
 PREFIXES = ("/api/outages",)
 ID = "{id:(?!preview$)[^/]+}"  # the route's id segment
 DEFAULT_ACTOR = "desk"
-_INTEGER = re.compile(r"-?[0-9]{1,18}")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 # ------------------------------------------------------------------ errors
 def handles_outage_errors(handler: Handler) -> Handler:
     """Outage errors -> the desk's JSON error shape (shared with the console's routes)."""
 
+    @handles_field_errors  # bot.outages.errors: 400, 404, 409
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
-        except InvalidField as exc:
-            return json_error(400, exc.field, exc.message)
-        except OutageNotFound as exc:
-            return json_error(404, "id", exc.message)
-        except (IllegalTransition, ConcurrentUpdate) as exc:
-            return json_error(409, exc.field, exc.message)
         except BackendUnavailable:
             return json_error(503, "backend", "the account backend is unavailable; retry later")
 
@@ -82,66 +69,11 @@ json_errors = json_errors_for(PREFIXES, "the outage registry is unavailable; ret
 # ------------------------------------------------------------------ input
 async def read_body(request: web.Request, schema: str) -> dict[str, Any]:
     """The JSON body, validated against the OpenAPI request schema `schema`."""
-    raw = await request.read()  # over client_max_size: 413, made JSON by json_errors
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant) if raw else None
-    except (ValueError, RecursionError) as exc:
-        raise InvalidField("body", "the body must be a JSON object") from exc
-    if not isinstance(body, dict):
-        raise InvalidField("body", "the body must be a JSON object")
-    _validate(request.app[VALIDATORS][schema], body)
-    return body
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _validate(validator: Draft7Validator, instance: dict[str, Any]) -> None:
-    errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.path])
-    if not errors:
-        return
-    error = errors[0]
-    if error.validator == "additionalProperties":
-        allowed = set(error.schema.get("properties", {}))
-        extra = next((k for k in sorted(error.instance) if k not in allowed), "body")
-        prefix = ".".join(str(p) for p in error.path)
-        field = f"{prefix}.{extra}" if prefix else extra
-        raise InvalidField(field, f"unknown field {field!r}")
-    if error.validator == "required":
-        missing = [k for k in error.validator_value if k not in error.instance]
-        prefix = ".".join(str(p) for p in error.path)
-        name = missing[0] if missing else "body"
-        field = f"{prefix}.{name}" if prefix else name
-        raise InvalidField(field, f"{field} is required")
-    field = ".".join(str(p) for p in error.path if isinstance(p, str)) or "body"
-    raise InvalidField(field, f"{field}: {_short(error.message)}")
-
-
-def _short(message: str) -> str:
-    # jsonschema repeats the (possibly long) value in its message.
-    return message if len(message) <= 200 else message[:200] + "…"
+    return await jsonapi.read_body(request, request.app[VALIDATORS][schema])
 
 
 def read_query(request: web.Request) -> dict[str, Any]:
-    validators: dict[str, Draft7Validator] = request.app[QUERY_VALIDATORS]
-    values: dict[str, Any] = {}
-    for name in request.query:
-        if name not in validators:
-            raise InvalidField(name, f"unknown query parameter {name[:40]!r}")
-        all_values = request.query.getall(name)
-        if len(all_values) > 1:
-            raise InvalidField(name, f"{name} given more than once")
-        value: Any = all_values[0]
-        if validators[name].schema.get("type") == "integer":
-            if not _INTEGER.fullmatch(value):
-                raise InvalidField(name, f"{name} must be a whole number")
-            value = int(value)
-        error = next(iter(validators[name].iter_errors(value)), None)
-        if error is not None:
-            raise InvalidField(name, f"{name}: {_short(error.message)}")
-        values[name] = value
-    return values
+    return jsonapi.read_query(request, request.app[QUERY_VALIDATORS], quote_chars=40)
 
 
 def outage_id(request: web.Request) -> str:
@@ -258,9 +190,9 @@ def setup(app: web.Application) -> None:
     serves at /api/openapi.json: call after bot.tickets.api.setup)."""
     if OPENAPI not in app:
         raise RuntimeError("bot.outages.api.setup needs bot.tickets.api.setup first")
-    openapi.merge_into(app[OPENAPI], openapi.fragment())
+    merge_into(app[OPENAPI], openapi.fragment())
     app[VALIDATORS] = {
-        name: Draft7Validator(openapi.for_validation(schema))
+        name: Draft7Validator(for_validation(schema))
         for name, schema in openapi.request_schemas().items()
     }
     app[QUERY_VALIDATORS] = {

@@ -24,9 +24,9 @@ from bot.accounts.areas import load_areas
 from bot.desk.console.context import current_user
 from bot.desk.console.pages import layout, require_supervisor
 from bot.desk.console.render import Markup, esc, join, render
-from bot.http import REDIS, json_error
+from bot.http import REDIS, Handler, json_error
 from bot.outages import api, reports
-from bot.outages.api import Handler, handles_outage_errors
+from bot.outages.api import handles_outage_errors
 from bot.outages.models import KINDS, MAX_CAUSE, MAX_TEXT
 
 PAGE = "/console/outages"

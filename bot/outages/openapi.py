@@ -1,15 +1,17 @@
 """The outage API's part of the desk's OpenAPI document (/api/openapi.json).
 
 The desk serves one document; the ticket package builds it (bot.tickets.openapi) and each
-other API merges its fragment (paths and component schemas) into it with merge_into(),
-which refuses a path or schema name that is already taken. The request schemas are also
-what the handlers validate against, so the document describes exactly what is accepted.
+other API merges its fragment (paths and component schemas) into it with
+bot.openapi.merge_into(), which refuses a path or schema name that is already taken. The
+request schemas are also what the handlers validate against, so the document describes
+exactly what is accepted.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from bot import openapi as oas
 from bot.accounts.areas import load_areas
 from bot.outages.models import (
     ACTOR_PATTERN,
@@ -23,29 +25,9 @@ from bot.outages.models import (
     STATUSES,
 )
 
-JSON = "application/json"
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
 PROGRESS_KEYS = ("recipients", "queued", "sent", "delivered", "failed", "expired", "skipped")
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {**schema, "nullable": True}
-
-
-def _line(max_len: int, description: str) -> dict[str, Any]:
-    # \S: at least one non-space character (blank text is rejected).
-    return {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": max_len,
-        "pattern": r"\S",
-        "description": description,
-    }
 
 
 DATE_TIME = {"type": "string", "format": "date-time"}
@@ -67,7 +49,9 @@ def _texts(required: bool) -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            lang: _line(MAX_TEXT, f"Public text in {lang}, sent in notices and told by the bot.")
+            lang: oas.nonblank_text(
+                MAX_TEXT, f"Public text in {lang}, sent in notices and told by the bot."
+            )
             for lang in LANGUAGES
         },
     }
@@ -94,10 +78,10 @@ def request_schemas() -> dict[str, dict[str, Any]]:
                 "areas": _areas(),
                 "kind": {"type": "string", "enum": list(KINDS)},
                 "starts_at": {**DATE_TIME, "description": "Start (RFC 3339, with offset)."},
-                "eta": _nullable(
+                "eta": oas.nullable(
                     {**DATE_TIME, "description": "Estimated restoration, after starts_at."}
                 ),
-                "cause": _line(MAX_CAUSE, "The cause, for staff and customers."),
+                "cause": oas.nonblank_text(MAX_CAUSE, "The cause, for staff and customers."),
                 "text": _texts(required=True),
                 "actor": actor,
             },
@@ -106,7 +90,7 @@ def request_schemas() -> dict[str, dict[str, Any]]:
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "eta": _nullable(
+                "eta": oas.nullable(
                     {**DATE_TIME, "description": "New estimated restoration (null: unknown)."}
                 ),
                 "text": _texts(required=False),
@@ -132,26 +116,21 @@ def request_schemas() -> dict[str, dict[str, Any]]:
                     "description": "As it will be published (the notice names the times); "
                     "default: a typical planned day.",
                 },
-                "eta": _nullable(DATE_TIME),
+                "eta": oas.nullable(DATE_TIME),
             },
         },
     }
 
 
 def list_parameters() -> list[dict[str, Any]]:
-    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-        return {
-            "name": name,
-            "in": "query",
-            "required": False,
-            "schema": schema,
-            "description": description,
-        }
-
     return [
-        query("status", {"type": "string", "enum": list(STATUSES)}, "Only outages in this status."),
-        query("area", {"type": "string", "enum": list(load_areas())}, "Only outages covering it."),
-        query(
+        oas.query_parameter(
+            "status", {"type": "string", "enum": list(STATUSES)}, "Only outages in this status."
+        ),
+        oas.query_parameter(
+            "area", {"type": "string", "enum": list(load_areas())}, "Only outages covering it."
+        ),
+        oas.query_parameter(
             "limit",
             {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
             "At most this many, newest first.",
@@ -197,7 +176,7 @@ def _response_schemas() -> dict[str, dict[str, Any]]:
                 "areas": {"type": "array", "items": text},
                 "kind": {"type": "string", "enum": list(KINDS)},
                 "starts_at": DATE_TIME,
-                "eta": _nullable(DATE_TIME),
+                "eta": oas.nullable(DATE_TIME),
                 "cause": text,
                 "text": {
                     "type": "object",
@@ -210,16 +189,16 @@ def _response_schemas() -> dict[str, dict[str, Any]]:
                     "minimum": 1,
                     "description": "Bumped by every change (one per change-stream entry).",
                 },
-                "history": {"type": "array", "items": _ref("OutageHistoryEntry")},
-                "created_at": _nullable(DATE_TIME),
-                "updated_at": _nullable(DATE_TIME),
+                "history": {"type": "array", "items": oas.ref("OutageHistoryEntry")},
+                "created_at": oas.nullable(DATE_TIME),
+                "updated_at": oas.nullable(DATE_TIME),
             },
         },
         "OutageList": {
             "type": "object",
             "additionalProperties": False,
             "required": ["items"],
-            "properties": {"items": {"type": "array", "items": _ref("Outage")}},
+            "properties": {"items": {"type": "array", "items": oas.ref("Outage")}},
         },
         "OutagePreview": {
             "type": "object",
@@ -254,53 +233,29 @@ def _response_schemas() -> dict[str, dict[str, Any]]:
     }
 
 
-_ERRORS = {
-    "400": "Invalid input; `field` names it.",
-    "401": "Missing or wrong bearer token.",
-    "404": "No outage with that id.",
-    "409": "Not allowed in the outage's current status (e.g. a change to a restored one).",
-    "413": "Request body too large.",
-    "503": "Storage (Redis) or the account backend is unavailable; retry.",
-}
-
-
-def _responses(ok: str, ok_schema: str, ok_description: str, *errors: str) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        ok: {"description": ok_description, "content": {JSON: {"schema": _ref(ok_schema)}}}
+_responses = oas.Responses(
+    {
+        "404": "No outage with that id.",
+        "409": "Not allowed in the outage's current status (e.g. a change to a restored one).",
+        "503": "Storage (Redis) or the account backend is unavailable; retry.",
     }
-    for code in ("401", "503", *errors):
-        out[code] = {"description": _ERRORS[code], "content": {JSON: {"schema": _ref("Error")}}}
-    return out
+)
 
 
-def _body(schema: str) -> dict[str, Any]:
-    return {"required": True, "content": {JSON: {"schema": _ref(schema)}}}
-
-
-ID_PARAM = {
-    "name": "id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": ID_PATTERN},
-    "description": "Outage id, e.g. OG20261201-0001.",
-}
+ID_PARAM = oas.path_parameter("id", ID_PATTERN, "Outage id, e.g. OG20261201-0001.")
 FOLLOW_UPS = ("getOutage", "changeOutage", "getOutageNotices")
 
 
 def _links() -> dict[str, Any]:
     """OpenAPI links: the outage in this response is the `id` of the next call."""
-    return {
-        op: {"operationId": op, "parameters": {"id": "$response.body#/id"}} for op in FOLLOW_UPS
-    }
+    return oas.links("id", FOLLOW_UPS)
 
 
 def fragment() -> dict[str, Any]:
     """{"paths": ..., "schemas": ...} to merge into the desk's document."""
     created = _responses("201", "Outage", "Published", "400", "413")
     created["201"]["links"] = _links()
-    created["201"]["headers"] = {
-        "Location": {"description": "URL of the new outage", "schema": {"type": "string"}}
-    }
+    created["201"]["headers"] = oas.location("URL of the new outage")
     changed = _responses("200", "Outage", "Changed (or unchanged)", "400", "404", "409", "413")
     changed["200"]["links"] = _links()
     return {
@@ -315,7 +270,7 @@ def fragment() -> dict[str, Any]:
                 "post": {
                     "operationId": "createOutage",
                     "summary": "Publish an outage (customers in its areas are notified)",
-                    "requestBody": _body("NewOutage"),
+                    "requestBody": oas.request_body("NewOutage"),
                     "responses": created,
                 },
             },
@@ -323,7 +278,7 @@ def fragment() -> dict[str, Any]:
                 "post": {
                     "operationId": "previewOutage",
                     "summary": "Recipients and SMS segments per language, before publishing",
-                    "requestBody": _body("OutagePreviewRequest"),
+                    "requestBody": oas.request_body("OutagePreviewRequest"),
                     "responses": _responses("200", "OutagePreview", "The preview", "400", "413"),
                 }
             },
@@ -340,7 +295,7 @@ def fragment() -> dict[str, Any]:
                     "description": "Each actual change bumps `revision` and is broadcast to "
                     "the customers concerned. A value equal to the current one changes nothing.",
                     "parameters": [ID_PARAM],
-                    "requestBody": _body("OutageChange"),
+                    "requestBody": oas.request_body("OutageChange"),
                     "responses": changed,
                 },
             },
@@ -355,32 +310,3 @@ def fragment() -> dict[str, Any]:
         },
         "schemas": {**_response_schemas(), **request_schemas()},
     }
-
-
-def merge_into(document: dict[str, Any], part: dict[str, Any]) -> None:
-    """Adds `part`'s paths and schemas to the desk's document; a name already taken is a
-    programming error (two APIs claiming one path), raised at startup."""
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    if "Error" not in schemas:
-        raise ValueError("the desk's OpenAPI document has no Error schema to refer to")
-    for path, item in part["paths"].items():
-        if path in document["paths"]:
-            raise ValueError(f"OpenAPI path {path} is defined twice")
-        document["paths"][path] = item
-    for name, schema in part["schemas"].items():
-        if name in schemas:
-            raise ValueError(f"OpenAPI schema {name} is defined twice")
-        schemas[name] = schema
-
-
-def for_validation(schema: Any) -> Any:
-    """An OpenAPI 3.0 schema as JSON Schema for jsonschema: `nullable: true` becomes a
-    "null" type (jsonschema ignores the OpenAPI keyword)."""
-    if isinstance(schema, list):
-        return [for_validation(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {key: for_validation(value) for key, value in schema.items() if key != "nullable"}
-    if schema.get("nullable") and "type" in schema:
-        out["type"] = [schema["type"], "null"]
-    return out

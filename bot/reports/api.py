@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from bot.http import REDIS, SETTINGS, json_error, json_errors_for
-from bot.outages.openapi import merge_into
+from bot.openapi import merge_into
 from bot.reports import export, openapi
 from bot.reports.dates import DateRange, InvalidRange, parse_range
 from bot.reports.metrics import Report, build_report

@@ -7,15 +7,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.jsonapi import InvalidField
+
 MAX_DAYS = 366  # a year (leap years included); longer reports are not what the page is for
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-class InvalidRange(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+class InvalidRange(InvalidField):
+    """A query's date range is missing, malformed or too long; `field` names the parameter."""
 
 
 @dataclass(frozen=True)

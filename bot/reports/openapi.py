@@ -1,13 +1,13 @@
 """The reports API's part of the desk's OpenAPI document (/api/openapi.json), merged with
-bot.outages.openapi.merge_into (which refuses a path or schema already taken)."""
+bot.openapi.merge_into (which refuses a path or schema already taken)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from bot.openapi import JSON, error_response, ref
 from bot.reports.dates import MAX_DAYS
 
-JSON = "application/json"
 CSV = "text/csv"
 FORMATS = ("json", "csv")
 _ERRORS = {
@@ -15,10 +15,6 @@ _ERRORS = {
     "401": "Missing or wrong bearer token",
     "503": "Redis is unavailable; retry later",
 }
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def parameters(*, with_format: bool) -> list[dict[str, Any]]:
@@ -53,10 +49,7 @@ def parameters(*, with_format: bool) -> list[dict[str, Any]]:
 
 
 def _errors() -> dict[str, Any]:
-    return {
-        code: {"description": text, "content": {JSON: {"schema": _ref("Error")}}}
-        for code, text in _ERRORS.items()
-    }
+    return {code: error_response(text) for code, text in _ERRORS.items()}
 
 
 def _schemas() -> dict[str, Any]:
@@ -95,15 +88,15 @@ def _schemas() -> dict[str, Any]:
             "surveys_sent": {"type": "integer", "minimum": 0},
             "responses": {"type": "integer", "minimum": 0},
             "ratings": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "satisfaction": _ref("ReportRate"),
-            "response": _ref("ReportRate"),
-            "coverage": _ref("ReportRate"),
-            "first_response_sla": _ref("ReportRate"),
-            "resolution_sla": _ref("ReportRate"),
+            "satisfaction": ref("ReportRate"),
+            "response": ref("ReportRate"),
+            "coverage": ref("ReportRate"),
+            "first_response_sla": ref("ReportRate"),
+            "resolution_sla": ref("ReportRate"),
             "median_resolve_s": {"type": "number", "nullable": True},
         },
     }
-    groups = {"type": "object", "additionalProperties": _ref("ReportFigures")}
+    groups = {"type": "object", "additionalProperties": ref("ReportFigures")}
     report = {
         "type": "object",
         "required": [
@@ -123,7 +116,7 @@ def _schemas() -> dict[str, Any]:
             "to": {"type": "string", "format": "date"},
             "timezone": {"type": "string"},
             "generated_at": {"type": "number"},
-            "overall": _ref("ReportFigures"),
+            "overall": ref("ReportFigures"),
             "by_category": groups,
             "by_grade": groups,
             "by_agent": groups,
@@ -170,7 +163,7 @@ def fragment() -> dict[str, Any]:
                         "200": {
                             "description": "The report (CSV with format=csv)",
                             "content": {
-                                JSON: {"schema": _ref("SatisfactionReport")},
+                                JSON: {"schema": ref("SatisfactionReport")},
                                 CSV: {"schema": {"type": "string"}},
                             },
                         },

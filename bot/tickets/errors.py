@@ -2,40 +2,30 @@
 
 from __future__ import annotations
 
-
-class TicketError(Exception):
-    """Base class: `field` names the input the caller should fix (the API's error shape)."""
-
-    field: str = "number"
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        if field is not None:
-            self.field = field
-
-    @property
-    def message(self) -> str:
-        return str(self.args[0]) if self.args else ""
+from bot import jsonapi
 
 
-class InvalidField(TicketError, ValueError):
+class TicketError(jsonapi.FieldError):
+    """Base class: `field` names the input the caller should fix, by default the ticket number."""
+
+    field = "number"
+
+
+class InvalidField(TicketError, jsonapi.InvalidField):
     """An input value is malformed, unknown or too long (HTTP 400)."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message, field)
 
-
-class TicketNotFound(TicketError, LookupError):
+class TicketNotFound(TicketError, jsonapi.NotFound):
     """No ticket with that number (HTTP 404)."""
 
 
-class IllegalTransition(TicketError):
+class IllegalTransition(TicketError, jsonapi.Conflict):
     """The change is not allowed in the ticket's current state (HTTP 409)."""
 
     field = "status"
 
 
-class ConcurrentUpdate(TicketError):
+class ConcurrentUpdate(TicketError, jsonapi.Conflict):
     """Others kept changing the ticket while we tried to; the caller may retry (HTTP 409)."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot import openapi as oas
 from bot.tickets.models import LANGUAGES, Status
 from bot.tickets.service import Policies
 from bot.tickets.validation import (
@@ -26,27 +27,7 @@ from bot.tickets.validation import (
     NUMBER_PATTERN,
 )
 
-JSON = "application/json"
 STATUSES = [s.value for s in Status]
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _text(max_len: int, description: str) -> dict[str, Any]:
-    # \S: at least one non-space character (blank text is rejected).
-    return {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": max_len,
-        "pattern": r"\S",
-        "description": description,
-    }
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {**schema, "nullable": True}
 
 
 def request_schemas(policies: Policies) -> dict[str, dict[str, Any]]:
@@ -55,7 +36,7 @@ def request_schemas(policies: Policies) -> dict[str, dict[str, Any]]:
         "pattern": ACTOR_PATTERN,
         "description": "Who does this (agent id); recorded in the history. Default: desk.",
     }
-    note = _text(MAX_NOTE, "Optional note recorded in the history.")
+    note = oas.nonblank_text(MAX_NOTE, "Optional note recorded in the history.")
     return {
         "CreateTicket": {
             "type": "object",
@@ -63,7 +44,9 @@ def request_schemas(policies: Policies) -> dict[str, dict[str, Any]]:
             "required": ["category", "description", "phone"],
             "properties": {
                 "category": {"type": "string", "enum": list(policies.roster.categories)},
-                "description": _text(MAX_DESCRIPTION, "What happened, in the customer's words."),
+                "description": oas.nonblank_text(
+                    MAX_DESCRIPTION, "What happened, in the customer's words."
+                ),
                 "location": {
                     "type": "string",
                     "maxLength": MAX_LOCATION,
@@ -113,7 +96,7 @@ def request_schemas(policies: Policies) -> dict[str, dict[str, Any]]:
             "type": "object",
             "additionalProperties": False,
             "required": ["text"],
-            "properties": {"text": _text(MAX_NOTE, "The note."), "actor": actor},
+            "properties": {"text": oas.nonblank_text(MAX_NOTE, "The note."), "actor": actor},
         },
         "Rating": {
             "type": "object",
@@ -121,7 +104,7 @@ def request_schemas(policies: Policies) -> dict[str, dict[str, Any]]:
             "required": ["rating"],
             "properties": {
                 "rating": {"type": "integer", "minimum": 1, "maximum": 5},
-                "comment": _text(MAX_COMMENT, "The customer's comment."),
+                "comment": oas.nonblank_text(MAX_COMMENT, "The customer's comment."),
                 "actor": actor,
             },
         },
@@ -129,37 +112,32 @@ def request_schemas(policies: Policies) -> dict[str, dict[str, Any]]:
 
 
 def list_parameters(policies: Policies) -> list[dict[str, Any]]:
-    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-        return {
-            "name": name,
-            "in": "query",
-            "required": False,
-            "schema": schema,
-            "description": description,
-        }
-
     return [
-        query("status", {"type": "string", "enum": STATUSES}, "Only tickets in this status."),
-        query(
+        oas.query_parameter(
+            "status", {"type": "string", "enum": STATUSES}, "Only tickets in this status."
+        ),
+        oas.query_parameter(
             "grade", {"type": "string", "enum": list(policies.grader.grades)}, "Only this grade."
         ),
-        query(
+        oas.query_parameter(
             "phone",
             {"type": "string", "minLength": 1, "maxLength": MAX_PHONE_TEXT},
             "Only tickets of this contact phone (any format; invalid numbers get 400).",
         ),
-        query("owner", {"type": "string", "pattern": ACTOR_PATTERN}, "Only this owner (agent id)."),
-        query(
+        oas.query_parameter(
+            "owner", {"type": "string", "pattern": ACTOR_PATTERN}, "Only this owner (agent id)."
+        ),
+        oas.query_parameter(
             "category",
             {"type": "string", "enum": list(policies.roster.categories)},
             "Only this category.",
         ),
-        query(
+        oas.query_parameter(
             "limit",
             {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
             "Page size.",
         ),
-        query(
+        oas.query_parameter(
             "cursor",
             {"type": "string", "pattern": CURSOR_PATTERN},
             "next_cursor of the previous page.",
@@ -188,7 +166,7 @@ def _response_schemas(policies: Policies) -> dict[str, dict[str, Any]]:
                 "grade": {"type": "string", "enum": list(policies.grader.grades)},
                 "zh": text,
                 "en": text,
-                "match": _nullable(text),
+                "match": oas.nullable(text),
             },
         },
         "Ticket": {
@@ -228,26 +206,26 @@ def _response_schemas(policies: Policies) -> dict[str, dict[str, Any]]:
                 "category": {"type": "string", "enum": list(policies.roster.categories)},
                 "description": text,
                 "location": text,
-                "account_id": _nullable(text),
+                "account_id": oas.nullable(text),
                 "channel": text,
                 "phone": {"type": "string", "description": "E.164"},
                 "language": {"type": "string", "enum": list(LANGUAGES)},
                 "grade": {"type": "string", "enum": list(policies.grader.grades)},
-                "grade_reasons": {"type": "array", "items": _ref("GradeReason")},
-                "owner": _nullable(text),
+                "grade_reasons": {"type": "array", "items": oas.ref("GradeReason")},
+                "owner": oas.nullable(text),
                 "status": {"type": "string", "enum": STATUSES},
                 "created_at": date_time,
                 "updated_at": date_time,
                 "first_response_due": date_time,
                 "resolve_due": date_time,
-                "first_response_at": _nullable(date_time),
-                "resolved_at": _nullable(date_time),
-                "closed_at": _nullable(date_time),
+                "first_response_at": oas.nullable(date_time),
+                "resolved_at": oas.nullable(date_time),
+                "closed_at": oas.nullable(date_time),
                 "escalations": {"type": "integer", "minimum": 0},
                 "reopen_count": {"type": "integer", "minimum": 0},
-                "rating": _nullable({"type": "integer", "minimum": 1, "maximum": 5}),
-                "rating_comment": _nullable(text),
-                "conversation_id": _nullable(
+                "rating": oas.nullable({"type": "integer", "minimum": 1, "maximum": 5}),
+                "rating_comment": oas.nullable(text),
+                "conversation_id": oas.nullable(
                     {
                         "type": "string",
                         "description": "The bot conversation that filed it "
@@ -283,8 +261,8 @@ def _response_schemas(policies: Policies) -> dict[str, dict[str, Any]]:
             "additionalProperties": False,
             "required": ["ticket", "history"],
             "properties": {
-                "ticket": _ref("Ticket"),
-                "history": {"type": "array", "items": _ref("HistoryEntry")},
+                "ticket": oas.ref("Ticket"),
+                "history": {"type": "array", "items": oas.ref("HistoryEntry")},
             },
         },
         "TicketPage": {
@@ -292,30 +270,20 @@ def _response_schemas(policies: Policies) -> dict[str, dict[str, Any]]:
             "additionalProperties": False,
             "required": ["items", "next_cursor"],
             "properties": {
-                "items": {"type": "array", "items": _ref("Ticket")},
-                "next_cursor": _nullable({"type": "string", "pattern": CURSOR_PATTERN}),
+                "items": {"type": "array", "items": oas.ref("Ticket")},
+                "next_cursor": oas.nullable({"type": "string", "pattern": CURSOR_PATTERN}),
             },
         },
     }
 
 
-_ERRORS = {
-    "400": "Invalid input; `field` names it.",
-    "401": "Missing or wrong bearer token.",
-    "404": "No ticket with that number.",
-    "409": "Not allowed in the ticket's current state (e.g. an illegal status transition).",
-    "413": "Request body too large.",
-    "503": "The ticket store (Redis) is unavailable; retry.",
-}
-
-
-def _responses(ok: str, ok_schema: str, ok_description: str, *errors: str) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        ok: {"description": ok_description, "content": {JSON: {"schema": _ref(ok_schema)}}}
+_responses = oas.Responses(
+    {
+        "404": "No ticket with that number.",
+        "409": "Not allowed in the ticket's current state (e.g. an illegal status transition).",
+        "503": "The ticket store (Redis) is unavailable; retry.",
     }
-    for code in ("401", "503", *errors):
-        out[code] = {"description": _ERRORS[code], "content": {JSON: {"schema": _ref("Error")}}}
-    return out
+)
 
 
 def _with_links(responses: dict[str, Any], operation_ids: tuple[str, ...]) -> dict[str, Any]:
@@ -323,25 +291,12 @@ def _with_links(responses: dict[str, Any], operation_ids: tuple[str, ...]) -> di
     return responses
 
 
-def _body(schema: str) -> dict[str, Any]:
-    return {"required": True, "content": {JSON: {"schema": _ref(schema)}}}
-
-
-NUMBER_PARAM = {
-    "name": "number",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": NUMBER_PATTERN},
-    "description": "Ticket number, e.g. TK20261127-0042.",
-}
+NUMBER_PARAM = oas.path_parameter("number", NUMBER_PATTERN, "Ticket number, e.g. TK20261127-0042.")
 
 
 def _links(*operation_ids: str) -> dict[str, Any]:
     """OpenAPI links: the ticket in this response is the `number` of the next call."""
-    return {
-        op: {"operationId": op, "parameters": {"number": "$response.body#/number"}}
-        for op in operation_ids
-    }
+    return oas.links("number", operation_ids)
 
 
 FOLLOW_UPS = ("getTicket", "changeStatus", "reassignTicket", "addNote", "rateTicket")
@@ -368,12 +323,9 @@ def build_document(policies: Policies) -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "OpenAPI document",
-                            "content": {JSON: {"schema": {"type": "object"}}},
+                            "content": {oas.JSON: {"schema": {"type": "object"}}},
                         },
-                        "401": {
-                            "description": _ERRORS["401"],
-                            "content": {JSON: {"schema": _ref("Error")}},
-                        },
+                        "401": _responses.error("401"),
                     },
                 }
             },
@@ -387,18 +339,13 @@ def build_document(policies: Policies) -> dict[str, Any]:
                 "post": {
                     "operationId": "createTicket",
                     "summary": "Create a complaint ticket (graded, assigned, SLA set)",
-                    "requestBody": _body("CreateTicket"),
+                    "requestBody": oas.request_body("CreateTicket"),
                     "responses": {
                         **_responses("201", "Ticket", "Created", "400", "413"),
                         "201": {
                             "description": "Created",
-                            "headers": {
-                                "Location": {
-                                    "description": "URL of the new ticket",
-                                    "schema": {"type": "string"},
-                                }
-                            },
-                            "content": {JSON: {"schema": _ref("Ticket")}},
+                            "headers": oas.location("URL of the new ticket"),
+                            "content": {oas.JSON: {"schema": oas.ref("Ticket")}},
                             "links": _links(*FOLLOW_UPS),
                         },
                     },
@@ -419,7 +366,7 @@ def build_document(policies: Policies) -> dict[str, Any]:
                     "description": "new→assigned→in_progress→resolved→closed; resolved|closed→"
                     "reopened→assigned|in_progress. Others get 409.",
                     "parameters": one,
-                    "requestBody": _body("StatusChange"),
+                    "requestBody": oas.request_body("StatusChange"),
                     "responses": _with_links(
                         _responses("200", "Ticket", "Changed", "400", "404", "409", "413"),
                         FOLLOW_UPS,
@@ -431,7 +378,7 @@ def build_document(policies: Policies) -> dict[str, Any]:
                     "operationId": "reassignTicket",
                     "summary": "Give the ticket another owner (new→assigned)",
                     "parameters": one,
-                    "requestBody": _body("Reassign"),
+                    "requestBody": oas.request_body("Reassign"),
                     "responses": _responses(
                         "200", "Ticket", "Reassigned", "400", "404", "409", "413"
                     ),
@@ -442,7 +389,7 @@ def build_document(policies: Policies) -> dict[str, Any]:
                     "operationId": "addNote",
                     "summary": "Add a note to the history",
                     "parameters": one,
-                    "requestBody": _body("NewNote"),
+                    "requestBody": oas.request_body("NewNote"),
                     "responses": _responses(
                         "201", "HistoryEntry", "Recorded", "400", "404", "409", "413"
                     ),
@@ -453,7 +400,7 @@ def build_document(policies: Policies) -> dict[str, Any]:
                     "operationId": "rateTicket",
                     "summary": "Record the customer's 1-5 rating of a resolved/closed ticket",
                     "parameters": one,
-                    "requestBody": _body("Rating"),
+                    "requestBody": oas.request_body("Rating"),
                     "responses": _responses("200", "Ticket", "Rated", "400", "404", "409", "413"),
                 }
             },
