@@ -7,24 +7,20 @@ Playwright drives Debian's Chromium (the `browser` fixture of tests/conftest.py)
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import subprocess
-import sys
 import time
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from bot import db
 from bot.outages.reports import record_report
-from tests.conftest import ROOT, RedisServer, free_port, http_ok, wait_until
-from tests.support.accessibility import axe_context, blocking, describe, run_axe
+from tests.conftest import RedisServer
+from tests.support.accessibility import blocking, describe, run_axe
+from tests.support.desk_process import console_desk, flush, run
+from tests.support.desk_process import logged_in as console_login
 
 pytestmark = pytest.mark.browser
 
@@ -39,72 +35,16 @@ class Desk:
     redis_url: str
 
 
-def run(coroutine: Coroutine[Any, Any, None]) -> None:
-    """Runs async code from a test: Playwright's sync API keeps a loop running in this
-    thread, so the coroutine gets a thread (and a loop) of its own."""
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, coroutine).result()
-
-
-async def _flush(url: str) -> None:
-    redis = db.connect(url)
-    try:
-        await redis.flushdb()
-    finally:
-        await redis.close()
-
-
 @pytest.fixture(scope="module")
 def desk(redis_server: RedisServer) -> Iterator[Desk]:
     redis_url = redis_server.db_url(DB)
-    run(_flush(redis_url))
-    port = free_port()
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "DESK_HOST": "127.0.0.1",
-        "DESK_PORT": str(port),
-        "DESK_API_TOKEN": "browser-outages-token",
-    }
-    for name, role in (("boss", "supervisor"), ("agent.li", "agent")):
-        subprocess.run(
-            [sys.executable, "-m", "bot.desk.users", "create", "--name", name, "--role", role]
-            + ["--display-name", name, "--update"],
-            env={**env, "KEFU_DESK_PASSWORD": PASSWORD},
-            cwd=ROOT,
-            check=True,
-            timeout=60,
-            capture_output=True,
-        )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.desk"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: http_ok(f"{url}/healthz"), 30, "desk", [proc])
+    run(flush(redis_url))
+    with console_desk(redis_url, "browser-outages-token", PASSWORD) as url:
         yield Desk(url, redis_url)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def logged_in(browser: Browser, desk: Desk, name: str) -> Page:
-    page = axe_context(browser).new_page()
-    page.set_default_timeout(20_000)
-    page.goto(desk.url + "/console/outages")
-    expect(page).to_have_url(re.compile(r"/console/login\?next="))
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    return page
+    return console_login(browser, desk.url, "/console/outages", name, PASSWORD)
 
 
 def test_publish_with_preview_then_restore(browser: Browser, desk: Desk) -> None:

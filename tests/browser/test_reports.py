@@ -10,15 +10,10 @@ Chromium (the `browser` fixture of tests/conftest.py).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -29,8 +24,10 @@ from bot.reports.prewarning import check_day
 from bot.surveys.models import Visit
 from bot.surveys.store import VisitStore, visit_key
 from bot.tickets.service import TicketService
-from tests.conftest import ROOT, RedisServer, free_port, http_ok, wait_until
-from tests.support.accessibility import axe_context, blocking, describe, run_axe
+from tests.conftest import RedisServer
+from tests.support.accessibility import blocking, describe, run_axe
+from tests.support.desk_process import console_desk, run
+from tests.support.desk_process import logged_in as console_login
 
 pytestmark = pytest.mark.browser
 
@@ -45,13 +42,6 @@ class Desk:
     url: str
     redis_url: str
     missing: str  # the ticket whose visit is missing
-
-
-def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """Runs async code from a test: Playwright's sync API keeps a loop running in this
-    thread, so the coroutine gets a thread (and a loop) of its own."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
 
 
 YESTERDAY = datetime.now(timezone.utc) - timedelta(days=1)
@@ -134,54 +124,13 @@ async def _lose_visit(url: str, number: str) -> None:
 def desk(redis_server: RedisServer) -> Iterator[Desk]:
     redis_url = redis_server.db_url(DB)
     missing = run(_seed(redis_url))
-    port = free_port()
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "DESK_HOST": "127.0.0.1",
-        "DESK_PORT": str(port),
-        "DESK_API_TOKEN": "browser-reports-token",
-    }
-    for name, role in (("boss", "supervisor"), ("agent.li", "agent")):
-        subprocess.run(
-            [sys.executable, "-m", "bot.desk.users", "create", "--name", name, "--role", role]
-            + ["--display-name", name, "--update"],
-            env={**env, "KEFU_DESK_PASSWORD": PASSWORD},
-            cwd=ROOT,
-            check=True,
-            timeout=60,
-            capture_output=True,
-        )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.desk"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: http_ok(f"{url}/healthz"), 30, "desk", [proc])
+    with console_desk(redis_url, "browser-reports-token", PASSWORD) as url:
         run(_lose_visit(redis_url, missing))
         yield Desk(url, redis_url, missing)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def logged_in(browser: Browser, desk: Desk, name: str) -> Page:
-    page = axe_context(browser).new_page()
-    page.set_default_timeout(20_000)
-    page.goto(desk.url + "/console/reports")
-    expect(page).to_have_url(re.compile(r"/console/login\?next="))
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    return page
+    return console_login(browser, desk.url, "/console/reports", name, PASSWORD)
 
 
 def test_the_report_page(browser: Browser, desk: Desk) -> None:

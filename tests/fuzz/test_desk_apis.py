@@ -17,11 +17,8 @@ Rasa behind it (agent replies and transcripts go through Rasa's HTTP API). A des
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +34,8 @@ from bot.handoff.hours import BusinessHours
 from bot.handoff.policy import HandoffConfig
 from bot.handoff.service import HandoffService, QueueTicket
 from bot.handoff.store import ACTIVE_STATES
-from tests.conftest import RASA_TOKEN, ROOT, Stack, free_port, http_ok, wait_until
+from tests.conftest import RASA_TOKEN, ROOT, Stack
+from tests.support.desk_process import create_users, desk_env, desk_process, flush
 
 pytestmark = pytest.mark.stack
 
@@ -66,64 +64,22 @@ class Desk:
     conversations: list[str] = field(default_factory=list)
 
 
-def _users(env: dict[str, str]) -> None:
-    for name, role in (("fuzz.agent", "agent"), ("fuzz.boss", "supervisor")):
-        subprocess.run(
-            [sys.executable, "-m", "bot.desk.users", "create", "--name", name, "--role", role]
-            + ["--display-name", name, "--update"],
-            env={**env, "KEFU_DESK_PASSWORD": PASSWORD},
-            cwd=ROOT,
-            check=True,
-            timeout=60,
-            capture_output=True,
-        )
-
-
 @pytest.fixture(scope="module")
 def desk(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
-    port = free_port()
     redis_url = db_url(stack)
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "DESK_HOST": "127.0.0.1",
-        "DESK_PORT": str(port),
-        "DESK_API_TOKEN": API_TOKEN,
-        "RASA_URL": stack.rasa_url,
-        "RASA_TOKEN": RASA_TOKEN,
-        "RASA_PUBLIC_URL": stack.rasa_url,
-        "KEFU_BUSINESS_HOURS_FILE": str(ALWAYS_OPEN),
-    }
-    asyncio.run(_flush(redis_url))
-    _users(env)
-    log = tmp_path_factory.mktemp("fuzz-desk") / "desk.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.desk"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    env = desk_env(
+        redis_url,
+        API_TOKEN,
+        RASA_URL=stack.rasa_url,
+        RASA_TOKEN=RASA_TOKEN,
+        RASA_PUBLIC_URL=stack.rasa_url,
+        KEFU_BUSINESS_HOURS_FILE=str(ALWAYS_OPEN),
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: http_ok(f"{url}/healthz"), 30, "fuzz desk", [proc])
+    asyncio.run(flush(redis_url))
+    create_users(env, (("fuzz.agent", "agent"), ("fuzz.boss", "supervisor")), PASSWORD)
+    log = tmp_path_factory.mktemp("fuzz-desk") / "desk.log"
+    with desk_process(env, log=log, what="fuzz desk") as url:
         yield Desk(url, redis_url, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
-async def _flush(redis_url: str) -> None:
-    redis = db.connect(redis_url)
-    try:
-        await redis.flushdb()
-    finally:
-        await redis.close()
 
 
 async def _queue(redis_url: str, conversations: list[str]) -> list[str]:

@@ -10,18 +10,13 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
 
-from bot import db
 from bot.handoff.rasa_client import RasaClient
 from bot.sms.settings import QuietHours
 from bot.surveys.scheduler import VisitScheduler
 from bot.surveys.timing import Timing
 from bot.tickets.service import Policies, TicketService
+from tests.support.databases import flushed_redis
 from tests.support.surveys import Clock, StandInRasa, db_url
-
-
-@pytest.fixture(scope="session")
-def policies() -> Policies:
-    return Policies.load()
 
 
 @pytest.fixture
@@ -31,15 +26,14 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def redis(redis_server) -> AsyncIterator[aioredis.Redis]:  # type: ignore[no-untyped-def]
-    client = db.connect(db_url(redis_server))
-    await client.flushdb()
-    yield client
-    await client.close()
+    async with flushed_redis(db_url(redis_server)) as client:
+        yield client
 
 
 @pytest.fixture
-def tickets(redis: aioredis.Redis, policies: Policies, clock: Clock) -> TicketService:
-    return TicketService.build(redis, policies, clock=clock.datetime)
+def tickets(redis: aioredis.Redis, ticket_policies: Policies, clock: Clock) -> TicketService:
+    """On our Redis and clock; the policies are tests/support/handoff.py's (session-wide)."""
+    return TicketService.build(redis, ticket_policies, clock=clock.datetime)
 
 
 @pytest.fixture

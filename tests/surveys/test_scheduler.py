@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
 from bot.identity.verification import record_verified
 from bot.surveys import presence
-from bot.surveys.models import CLOSED, NO_RESPONSE, REMINDED, SCHEDULED, SENT, UNREACHABLE
+from bot.surveys.models import CLOSED, NO_RESPONSE, REMINDED, SCHEDULED, SENT, UNREACHABLE, Visit
 from bot.surveys.scheduler import INTENT, VisitScheduler
 from bot.surveys.store import VisitStore
+from bot.tickets.models import Ticket
 from bot.tickets.service import TicketService
 from tests.support.surveys import PHONE, Clock, StandInRasa, new_ticket, resolve
 
@@ -26,11 +28,31 @@ async def settle(scheduler: VisitScheduler) -> None:
     await scheduler.run_due()
 
 
+async def resolved_ticket(tickets: TicketService, **overrides: Any) -> Ticket:
+    """A new ticket (new_ticket's defaults and `overrides`), resolved."""
+    ticket = await new_ticket(tickets, **overrides)
+    await resolve(tickets, ticket.number)
+    return ticket
+
+
+async def advance(scheduler: VisitScheduler, clock: Clock, **delta: float) -> None:
+    """Moves the clock on by `delta`, then lets the scheduler catch up."""
+    clock.advance(**delta)
+    await settle(scheduler)
+
+
+async def visits_after(
+    scheduler: VisitScheduler, clock: Clock, number: str, **delta: float
+) -> list[Visit]:
+    """Ticket `number`'s visits once the clock has moved on by `delta` (advance)."""
+    await advance(scheduler, clock, **delta)
+    return await scheduler.visits.for_ticket(number)
+
+
 async def test_a_resolution_schedules_one_visit_after_the_delay_in_the_tickets_language(
     scheduler: VisitScheduler, tickets: TicketService, rasa: StandInRasa, clock: Clock
 ) -> None:
-    ticket = await new_ticket(tickets, language="en")
-    await resolve(tickets, ticket.number)
+    ticket = await resolved_ticket(tickets, language="en")
     resolved_at = clock()
     await settle(scheduler)
     visits = await scheduler.visits.for_ticket(ticket.number)
@@ -38,12 +60,9 @@ async def test_a_resolution_schedules_one_visit_after_the_delay_in_the_tickets_l
         (f"{ticket.number}:1", SCHEDULED, "en")
     ]
     assert visits[0].due_at == resolved_at + 7200
-    clock.advance(seconds=7199)
-    await settle(scheduler)
+    await advance(scheduler, clock, seconds=7199)
     assert rasa.triggers == []
-    clock.advance(seconds=1)
-    await settle(scheduler)
-    [visit] = await scheduler.visits.for_ticket(ticket.number)
+    [visit] = await visits_after(scheduler, clock, ticket.number, seconds=1)
     assert visit.status == SENT and visit.sent_at == clock()
     assert visit.closes_at == clock() + 14 * 86400
 
@@ -51,10 +70,8 @@ async def test_a_resolution_schedules_one_visit_after_the_delay_in_the_tickets_l
 async def test_the_trigger_is_what_rasa_expects_on_the_customers_own_channel(
     scheduler: VisitScheduler, tickets: TicketService, rasa: StandInRasa, clock: Clock
 ) -> None:
-    ticket = await new_ticket(tickets)
-    await resolve(tickets, ticket.number)
-    clock.advance(hours=2)
-    await settle(scheduler)
+    ticket = await resolved_ticket(tickets)
+    await advance(scheduler, clock, hours=2)
     [request] = rasa.triggers
     assert request["conversation"] == f"sms:{PHONE}"
     assert request["query"] == {"output_channel": "sms", "token": rasa.token}
@@ -69,8 +86,7 @@ async def test_the_trigger_is_what_rasa_expects_on_the_customers_own_channel(
 async def test_a_resolution_read_twice_still_makes_one_visit(
     scheduler: VisitScheduler, tickets: TicketService, redis: aioredis.Redis
 ) -> None:
-    ticket = await new_ticket(tickets)
-    await resolve(tickets, ticket.number)
+    ticket = await resolved_ticket(tickets)
     [(_, entries)] = await redis.xread({"kefu:tickets:resolutions": "0"})
     [(entry_id, fields)] = entries
     assert fields["number"] == ticket.number and fields["resolution"] == "1"
@@ -83,15 +99,11 @@ async def test_a_resolution_read_twice_still_makes_one_visit(
 async def test_resolved_reopened_and_resolved_again_gets_a_second_visit(
     scheduler: VisitScheduler, tickets: TicketService, rasa: StandInRasa, clock: Clock
 ) -> None:
-    ticket = await new_ticket(tickets)
-    await resolve(tickets, ticket.number)
-    clock.advance(hours=2)
-    await settle(scheduler)
+    ticket = await resolved_ticket(tickets)
+    await advance(scheduler, clock, hours=2)
     await tickets.transition(ticket.number, "reopened", actor="agent")
     await resolve(tickets, ticket.number)
-    clock.advance(hours=2)
-    await settle(scheduler)
-    visits = await scheduler.visits.for_ticket(ticket.number)
+    visits = await visits_after(scheduler, clock, ticket.number, hours=2)
     assert [(v.resolution, v.status) for v in visits] == [(1, SENT), (2, SENT)]
     assert sorted(rasa.asked()) == [
         (f"{ticket.number}:1", False),
@@ -102,13 +114,10 @@ async def test_resolved_reopened_and_resolved_again_gets_a_second_visit(
 async def test_a_resolution_withdrawn_before_its_time_is_closed_unasked(
     scheduler: VisitScheduler, tickets: TicketService, rasa: StandInRasa, clock: Clock
 ) -> None:
-    ticket = await new_ticket(tickets)
-    await resolve(tickets, ticket.number)
+    ticket = await resolved_ticket(tickets)
     await settle(scheduler)
     await tickets.transition(ticket.number, "reopened", actor="agent")  # customer came back
-    clock.advance(hours=2)
-    await settle(scheduler)
-    [visit] = await scheduler.visits.for_ticket(ticket.number)
+    [visit] = await visits_after(scheduler, clock, ticket.number, hours=2)
     assert visit.status == CLOSED and rasa.triggers == []
 
 
@@ -116,8 +125,7 @@ async def test_a_visit_due_in_quiet_hours_waits_for_the_morning(
     scheduler: VisitScheduler, tickets: TicketService, rasa: StandInRasa, clock: Clock
 ) -> None:
     clock.now = datetime(2026, 11, 25, 20, 0, tzinfo=SHANGHAI).timestamp()
-    ticket = await new_ticket(tickets)
-    await resolve(tickets, ticket.number)  # + 2 h = 22:00: quiet
+    ticket = await resolved_ticket(tickets)  # + 2 h = 22:00: quiet
     await settle(scheduler)
     [visit] = await scheduler.visits.for_ticket(ticket.number)
     morning = datetime(2026, 11, 26, 8, 0, tzinfo=SHANGHAI).timestamp()
@@ -168,9 +176,7 @@ async def test_web_ticket_with_an_unverified_phone_is_unreachable_unless_verifie
     await record_verified(redis, other, PHONE)  # the one-time code, after filing
     await resolve(tickets, never.number)
     await resolve(tickets, later.number)
-    clock.advance(hours=2)
-    await settle(scheduler)
-    [unreachable] = await scheduler.visits.for_ticket(never.number)
+    [unreachable] = await visits_after(scheduler, clock, never.number, hours=2)
     [asked] = await scheduler.visits.for_ticket(later.number)
     assert unreachable.status == UNREACHABLE and unreachable.channel == ""
     assert asked.status == SENT and asked.channel == "sms"
@@ -180,34 +186,27 @@ async def test_web_ticket_with_an_unverified_phone_is_unreachable_unless_verifie
 async def test_no_answer_one_reminder_after_48_hours_then_no_response(
     scheduler: VisitScheduler, tickets: TicketService, rasa: StandInRasa, clock: Clock
 ) -> None:
-    ticket = await new_ticket(tickets)
-    await resolve(tickets, ticket.number)
-    clock.advance(hours=2)
-    await settle(scheduler)
+    ticket = await resolved_ticket(tickets)
+    await advance(scheduler, clock, hours=2)
     visit_id = f"{ticket.number}:1"
-    clock.advance(hours=47)
-    await settle(scheduler)
+    await advance(scheduler, clock, hours=47)
     assert rasa.asked() == {(visit_id, False): 1}
-    clock.advance(hours=1)
-    await settle(scheduler)
+    await advance(scheduler, clock, hours=1)
     assert rasa.asked() == {(visit_id, False): 1, (visit_id, True): 1}
     assert rasa.triggers[-1]["body"]["entities"]["reminder"] == "true"
     visit = await scheduler.visits.get(visit_id)
     assert visit is not None and visit.status == REMINDED and visit.reminded_at == clock()
-    clock.advance(hours=48)
-    await settle(scheduler)
+    await advance(scheduler, clock, hours=48)
     visit = await scheduler.visits.get(visit_id)
     assert visit is not None and visit.status == NO_RESPONSE
-    clock.advance(days=30)
-    await settle(scheduler)
+    await advance(scheduler, clock, days=30)
     assert len(rasa.triggers) == 2  # nothing more, ever
 
 
 async def test_a_trigger_rasa_ran_but_never_confirmed_is_not_asked_again(
     scheduler: VisitScheduler, tickets: TicketService, rasa: StandInRasa, clock: Clock
 ) -> None:
-    ticket = await new_ticket(tickets)
-    await resolve(tickets, ticket.number)
+    ticket = await resolved_ticket(tickets)
     clock.advance(hours=2)
     rasa.fail = True  # Rasa runs the intent, then the desk sees an error (or dies)
     await settle(scheduler)
@@ -216,9 +215,7 @@ async def test_a_trigger_rasa_ran_but_never_confirmed_is_not_asked_again(
     assert visit.status == SCHEDULED
     await settle(scheduler)
     assert len(rasa.triggers) == 1  # still leased: not retried yet
-    clock.advance(seconds=61)
-    await settle(scheduler)
-    [visit] = await scheduler.visits.for_ticket(ticket.number)
+    [visit] = await visits_after(scheduler, clock, ticket.number, seconds=61)
     assert visit.status == SENT and len(rasa.triggers) == 1
 
 
@@ -232,25 +229,17 @@ async def test_an_output_channel_rasa_cannot_push_on_is_not_counted_as_asked(
     from bot.surveys import models
 
     monkeypatch.setitem(models.OUTPUT_CHANNEL, "sms", "twilio")  # not a channel we register
-    ticket = await new_ticket(tickets)
-    await resolve(tickets, ticket.number)
-    clock.advance(hours=2)
-    await settle(scheduler)
-    [visit] = await scheduler.visits.for_ticket(ticket.number)
+    ticket = await resolved_ticket(tickets)
+    [visit] = await visits_after(scheduler, clock, ticket.number, hours=2)
     assert visit.status == SCHEDULED and len(rasa.triggers) == 1
     assert await scheduler.visits.asking(visit.id) is None  # free to ask again
     monkeypatch.setitem(models.OUTPUT_CHANNEL, "sms", "sms")
-    clock.advance(seconds=61)
-    await settle(scheduler)
-    [visit] = await scheduler.visits.for_ticket(ticket.number)
+    [visit] = await visits_after(scheduler, clock, ticket.number, seconds=61)
     assert visit.status == SENT and len(rasa.triggers) == 2
 
 
 async def test_two_desks_share_the_schedule_and_ask_each_visit_once(
-    scheduler: VisitScheduler,
-    tickets: TicketService,
-    rasa: StandInRasa,
-    clock: Clock,
+    scheduler: VisitScheduler, tickets: TicketService, rasa: StandInRasa, clock: Clock
 ) -> None:
     other = VisitScheduler(
         scheduler.redis,
@@ -262,8 +251,7 @@ async def test_two_desks_share_the_schedule_and_ask_each_visit_once(
     )
     numbers = []
     for i in range(6):
-        ticket = await new_ticket(tickets, description=f"case {i}")
-        await resolve(tickets, ticket.number)
+        ticket = await resolved_ticket(tickets, description=f"case {i}")
         numbers.append(ticket.number)
     await other.consume_once(block_ms=None)
     await settle(scheduler)

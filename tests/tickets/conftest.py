@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 
 from bot import db
 from bot.tickets.service import Policies, TicketService
+from tests.support.databases import flushed_redis
 from tests.support.tickets import FakeClock, db_url
 
 
@@ -24,10 +25,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def redis(redis_server) -> AsyncIterator[aioredis.Redis]:  # type: ignore[no-untyped-def]
-    client = db.connect(db_url(redis_server))
-    await client.flushdb()
-    yield client
-    await client.close()
+    async with flushed_redis(db_url(redis_server)) as client:
+        yield client
 
 
 @pytest.fixture

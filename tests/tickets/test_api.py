@@ -3,9 +3,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
 
@@ -18,7 +15,10 @@ from hypothesis import HealthCheck, settings
 from bot.desk.app import create_app
 from bot.settings import Settings
 from bot.tickets.service import TicketService
-from tests.conftest import ROOT, free_port, http_ok, wait_until
+from tests.conftest import free_port
+from tests.support.desk_process import desk_env, desk_process
+from tests.support.openapi import api_schema as desk_api_schema
+from tests.support.openapi import run_stateful
 from tests.support.tickets import PHONE, FakeClock, db_url
 
 TOKEN = "test-token-tickets"
@@ -342,32 +342,8 @@ async def test_the_desk_runs_the_sla_monitor(redis, redis_server) -> None:  # ty
 @pytest.fixture(scope="module")
 def desk_url(redis_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """The real desk process (python -m bot.desk) on DB 1."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "REDIS_URL": db_url(redis_server),
-        "DESK_HOST": "127.0.0.1",
-        "DESK_PORT": str(port),
-        "DESK_API_TOKEN": TOKEN,
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.desk"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: http_ok(f"{url}/healthz"), 30, "desk", [proc])
+    with desk_process(desk_env(db_url(redis_server), TOKEN)) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 VALID_PHONES = itertools.cycle(
@@ -377,9 +353,7 @@ VALID_PHONES = itertools.cycle(
 
 @pytest.fixture
 def api_schema(desk_url: str):  # type: ignore[no-untyped-def]
-    schema = schemathesis.openapi.from_url(f"{desk_url}/api/openapi.json", headers=AUTH)
-    # Through the config (not call kwargs), so cases that test a missing token go without it.
-    schema.config.update(headers=AUTH)
+    schema = desk_api_schema(desk_url, TOKEN)
 
     @schema.hook
     def map_case(context, case):  # type: ignore[no-untyped-def]
@@ -414,25 +388,7 @@ def test_schemathesis_finds_no_server_errors(case) -> None:  # type: ignore[no-u
 
 def test_schemathesis_stateful_ticket_workflows(api_schema, desk_url: str) -> None:  # type: ignore[no-untyped-def]
     """Create tickets, then follow the document's links: status changes, notes, owners, ratings."""
-    base = api_schema.as_state_machine()
-
-    class Workflows(base):  # type: ignore[misc, valid-type]
-        def validate_response(self, response, case, additional_checks=None, **kwargs):  # type: ignore[no-untyped-def]
-            case.validate_response(
-                response,
-                additional_checks=additional_checks,
-                excluded_checks=[schemathesis.checks.positive_data_acceptance],
-                transport_kwargs=kwargs,
-            )
-
-    Workflows.run(
-        settings=settings(
-            max_examples=15,
-            stateful_step_count=8,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-        )
-    )
+    run_stateful(api_schema, [schemathesis.checks.positive_data_acceptance])
     # The workflows really ran against tickets (not only 404s for made-up numbers).
     listed = requests.get(f"{desk_url}/api/tickets", headers=AUTH, timeout=10).json()
     assert listed["items"], "no ticket was created during the stateful run"

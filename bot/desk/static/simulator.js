@@ -9,8 +9,8 @@
   var POLL_MS = 1000;
   var root = document.getElementById("simulator");
   if (!root) return;
-  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
+  var el = window.KefuConsole.el;
+  var api = window.KefuConsole.apiClient({ fieldInMessage: true });
   var phoneInput = document.getElementById("sim-phone");
   var bodyInput = document.getElementById("sim-body");
   var sendButton = document.getElementById("sim-send-button");
@@ -25,38 +25,6 @@
 
   function showError(text) {
     errorEl.textContent = text || "";
-  }
-
-  function api(method, url, payload) {
-    var options = {
-      method: method,
-      credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrf, "X-Requested-With": "fetch", Accept: "application/json" },
-    };
-    if (payload !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(payload);
-    }
-    return fetch(url, options).then(function (response) {
-      if (response.status === 401) {
-        window.location.href = "/console/login?next=" + encodeURIComponent(location.pathname);
-        throw new Error("logged out");
-      }
-      return response.json().then(function (data) {
-        if (!response.ok) {
-          var field = data && data.field ? data.field + ": " : "";
-          throw new Error(field + ((data && data.error) || "HTTP " + response.status));
-        }
-        return data;
-      });
-    });
-  }
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
   }
 
   function meta(message) {

@@ -9,48 +9,14 @@
 
   var me = body.dataset.user;
   var role = body.dataset.role;
-  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
+  var el = window.KefuConsole.el;
+  var api = window.KefuConsole.apiClient();
   var liveEl = document.getElementById("live");
   var errorEl = document.getElementById("error");
   var clockOffset = 0; // server time - browser time, seconds
 
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
   function showError(text) {
     if (errorEl) errorEl.textContent = text || "";
-  }
-
-  function api(method, path, payload) {
-    var options = {
-      method: method,
-      credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrf, "X-Requested-With": "fetch", Accept: "application/json" },
-    };
-    if (payload !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(payload);
-    }
-    return fetch(path, options).then(function (response) {
-      if (response.status === 401) {
-        window.location.href = "/console/login?next=" + encodeURIComponent(location.pathname);
-        throw new Error("logged out");
-      }
-      return response.json().then(function (data) {
-        if (!response.ok) {
-          var error = new Error((data && data.error) || "HTTP " + response.status);
-          error.status = response.status;
-          error.code = data && data.code;
-          throw error;
-        }
-        return data;
-      });
-    });
   }
 
   function nowSeconds() {

@@ -7,8 +7,8 @@
   if (document.body.dataset.page !== "outages") return;
   var POLL_MS = 3000;
   var BASE = "/console/api/outages";
-  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
+  var el = window.KefuConsole.el;
+  var api = window.KefuConsole.apiClient({ fieldInMessage: true });
   var errorEl = document.getElementById("error");
   var form = document.getElementById("publish");
   var publishButton = document.getElementById("publish-button");
@@ -22,41 +22,8 @@
     cancelled: "已取消 cancelled",
   };
 
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
   function showError(text) {
     errorEl.textContent = text || "";
-  }
-
-  function api(method, path, payload) {
-    var options = {
-      method: method,
-      credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrf, "X-Requested-With": "fetch", Accept: "application/json" },
-    };
-    if (payload !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(payload);
-    }
-    return fetch(path, options).then(function (response) {
-      if (response.status === 401) {
-        window.location.href = "/console/login?next=" + encodeURIComponent(location.pathname);
-        throw new Error("logged out");
-      }
-      return response.json().then(function (data) {
-        if (!response.ok) {
-          var message = (data && data.error) || "HTTP " + response.status;
-          if (data && data.field) message = data.field + ": " + message;
-          throw new Error(message);
-        }
-        return data;
-      });
-    });
   }
 
   function when(iso) {
