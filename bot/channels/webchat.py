@@ -273,12 +273,12 @@ class WebChatInput(SocketIOInput):
             if previous and previous != conversation_id:
                 await sio.leave_room(sid, previous, namespace=ns)
             await sio.enter_room(sid, conversation_id, namespace=ns)
-            if previous and previous != conversation_id:
-                await mark_open(previous, sid, False)
-            await mark_open(conversation_id, sid)
-            await sio.save_session(
-                sid, {"conversation_id": conversation_id, "language": language}, namespace=ns
-            )
+            try:
+                await sio.save_session(
+                    sid, {"conversation_id": conversation_id, "language": language}, namespace=ns
+                )
+            except KeyError:  # the socket closed while we worked: nobody to confirm to
+                return
             await sio.emit(
                 "session_confirm",
                 {
@@ -289,6 +289,12 @@ class WebChatInput(SocketIOInput):
                 room=sid,
                 namespace=ns,
             )
+            # Presence (return visits go to an open chat) after the confirmation: its Redis
+            # round trip must not stand between the socket and its session.
+            if previous and previous != conversation_id:
+                await mark_open(previous, sid, False)
+            if sio.manager.is_connected(sid, ns):  # not if it closed meanwhile
+                await mark_open(conversation_id, sid)
 
         @sio.on(self.user_message_evt, namespace=ns)
         async def handle_message(sid: str, *args: Any) -> None:
