@@ -26,6 +26,7 @@ from bot.reports import prewarning as reports_prewarning
 from bot.settings import PROJECT_ROOT, Settings
 from bot.sms import api as sms_api
 from bot.sms import delivery_status as sms_delivery_status
+from bot.sms import incoming as sms_incoming
 from bot.sms import sender as sms_sender
 from bot.surveys import worker as surveys_worker
 from bot.tasks import Workers
@@ -132,6 +133,7 @@ def create_app(settings: Settings) -> web.Application:
     reports_api.setup(app)  # after tickets_api: adds its paths to /api/openapi.json
     reports_prewarning.setup(app)  # hourly complaint-spike check (EARS C2)
     sms_api.setup(app)
+    sms_incoming.setup(app)  # Twilio's inbound webhook: recorded, acknowledged
     sms_delivery_status.setup(app)
     sms_sender.setup(app)
     notices_worker.setup(app)  # outage broadcasts and bill reminders

@@ -3,10 +3,10 @@
 A console user picks a phone number and texts the bot. Nothing is bypassed: the desk
 builds the form Twilio would post, signs it with the local token (TWILIO_AUTH_TOKEN,
 which scripts/start.sh generates into .run/sms_local_token when no TWILIO_ACCOUNT_SID is
-set) using the official twilio library, and POSTs it to Rasa's SMS webhook, which checks
-the signature exactly as it checks Twilio's. Replies, notices and reminders come back the
-way every offline SMS does: the outbox, the desk's sender, the local sink (bot.sms.sink),
-read here for the chosen number.
+set) using the official twilio library, and POSTs it over HTTP to the SMS webhook on this
+very desk (bot.sms.incoming), which checks the signature exactly as it checks Twilio's.
+Replies, notices and reminders come back the way every offline SMS does: the outbox, the
+desk's sender, the local sink (bot.sms.sink), read here for the chosen number.
 
 Routes (all behind the console login and its CSRF check, bot.desk.console.guard; all 404
 when a Twilio account is configured, so the simulator never signs with a real token):
@@ -101,12 +101,15 @@ def inbound_form(phone: str, body: str, sid: str, to: str) -> dict[str, str]:
     }
 
 
-def webhook_urls(settings: Settings) -> tuple[str, str]:
-    """(where the desk posts, the URL the signature covers). The desk reaches Rasa at
-    RASA_URL; Rasa checks the signature over SMS_PUBLIC_URL + path when that is set (as
-    behind the reverse proxy Twilio calls), else over the URL it was called at: the same
-    rule bot.sms.webhook.public_url applies on the receiving side."""
-    target = settings.rasa_url.rstrip("/") + WEBHOOK_PATH
+def webhook_urls(settings: Settings, request: web.Request) -> tuple[str, str]:
+    """(where the desk posts, the URL the signature covers). The desk posts to the address
+    this request arrived on (itself, never through the public proxy); the webhook checks
+    the signature over SMS_PUBLIC_URL + path when that is set (as behind the reverse proxy
+    Twilio calls), else over the URL it was called at: the same rule
+    bot.sms.webhook.public_url applies on the receiving side."""
+    host, port = request.transport.get_extra_info("sockname")[:2] if request.transport else ("", 0)
+    host = f"[{host}]" if ":" in host else host
+    target = f"http://{host}:{port}{WEBHOOK_PATH}"
     return target, public_url(settings.sms_public_url, target, WEBHOOK_PATH, "")
 
 
@@ -222,7 +225,7 @@ async def send(request: web.Request) -> web.Response:
 
     sid = message_sid()
     form = inbound_form(phone, text, sid, settings.twilio_from_number or LOCAL_NUMBER)
-    target, signed_url = webhook_urls(settings)
+    target, signed_url = webhook_urls(settings, request)
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
         SIGNATURE_HEADER: sign(token, signed_url, form),

@@ -1,22 +1,19 @@
-"""SMS input channel for Twilio webhooks (credentials.yml: `bot.sms.channel.SmsInput:`).
+"""SMS input channel (credentials.yml: `bot.sms.channel.SmsInput:`): the Rasa side of SMS.
 
-The Rasa side of SMS, wired here from one module per job:
-- bot.sms.incoming: the webhook, signature-checked (X-Twilio-Signature over the public
-  URL and every form field), recorded durably and acknowledged with empty TwiML at once;
-- bot.sms.turns: the bot turn in the background, STOP/START/HELP handled without the bot;
+Twilio's webhooks are the desk's (bot.sms.incoming records inbound messages in the inbox
+and acknowledges them; bot.sms.delivery_status). Here, from one module per job:
+- bot.sms.consumer: claims inbox messages while this process has a free turn slot;
+- bot.sms.turns: the bot turn, STOP/START/HELP handled without the bot;
 - bot.sms.recovery: turns a crashed process left unfinished are run again;
 - bot.sms.output: what the bot says goes into the durable outbox, which the desk's sender
   delivers; nothing is sent from Rasa.
-Twilio's delivery status callbacks are the outbox's business: the desk serves them
-(bot.sms.delivery_status).
 
-Routes (Rasa mounts them under /webhooks/sms/): POST webhook, GET / (health).
+Routes (Rasa mounts them under /webhooks/sms/): GET / (health).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -26,7 +23,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import db, logmask
-from bot.sms.incoming import IncomingMessages
+from bot.sms.consumer import POLL_S, InboxConsumer
 from bot.sms.keywords import Keywords, load_keywords, load_texts
 from bot.sms.menu import load_menu
 from bot.sms.output import SmsOutboxOutput
@@ -40,7 +37,7 @@ logmask.install()
 
 
 class SmsInput(InputChannel):
-    """Twilio Programmable Messaging webhooks, hardened."""
+    """Answers inbound SMS that the desk recorded."""
 
     @classmethod
     def name(cls) -> str:
@@ -48,11 +45,8 @@ class SmsInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
-        # Secrets come only from the environment; credentials.yml may set the public URL.
-        settings = SmsSettings.from_env()
-        if credentials and credentials.get("public_url"):
-            settings = replace(settings, public_url=str(credentials["public_url"]).rstrip("/"))
-        return cls(settings)
+        # Settings come from the environment (the desk reads the same ones).
+        return cls(SmsSettings.from_env())
 
     def __init__(
         self,
@@ -66,11 +60,9 @@ class SmsInput(InputChannel):
         self.turns = TurnRunner(
             settings, keywords or load_keywords(), self.texts, self.redis, load_menu()
         )
-        self.incoming = IncomingMessages(settings, self.redis, self.turns)
         self.reclaimer = InboxReclaimer(settings, self.redis, self.turns)
+        self._consumer: InboxConsumer | None = None
         self.settings = settings
-        if not settings.auth_token:
-            logger.error("TWILIO_AUTH_TOKEN is not set: every SMS webhook will be refused (403)")
 
     @property
     def settings(self) -> SmsSettings:
@@ -80,7 +72,7 @@ class SmsInput(InputChannel):
     def settings(self, settings: SmsSettings) -> None:
         """Every part works with the same settings (tests replace them)."""
         self._settings = settings
-        self.turns.settings = self.incoming.settings = self.reclaimer.settings = settings
+        self.turns.settings = self.reclaimer.settings = settings
 
     def redis(self) -> aioredis.Redis:
         # Made on first use, inside the server's event loop.
@@ -98,14 +90,9 @@ class SmsInput(InputChannel):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
-        @bp.route("/webhook", methods=["POST"])
-        async def webhook(request: Request) -> HTTPResponse:
-            return await self.incoming.receive(request, on_new_message)
-
         @bp.listener("after_server_start")
         async def start(app: Any, _loop: Any) -> None:
-            self.turns.app = app
-            self.reclaimer.start(on_new_message)
+            self.start(app, on_new_message)
 
         @bp.listener("before_server_stop")
         async def stop(_app: Any, _loop: Any) -> None:
@@ -113,7 +100,20 @@ class SmsInput(InputChannel):
 
         return bp
 
+    def start(self, app: Any, on_new_message: OnNewMessage) -> None:
+        """Starts answering the inbox (once Rasa's server, and so its agent, is up)."""
+        self.turns.app = app
+        if self._consumer is None:
+            self._consumer = InboxConsumer(
+                db.connect(self.settings.redis_url, block_ms=int(POLL_S * 1000)), self.turns
+            )
+            self._consumer.start(on_new_message)
+        self.reclaimer.start(on_new_message)
+
     async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
         await self.reclaimer.stop()
         await self.turns.drain()
         if self._redis is not None:

@@ -19,16 +19,10 @@ import re
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from bot.http import REDIS, json_error
+from bot.http import REDIS, SETTINGS, json_error
 from bot.sms import optout, outbox
 from bot.sms.settings import STATUS_PATH, SmsSettings
-from bot.sms.webhook import (
-    MESSAGE_SID,
-    SIGNATURE_HEADER,
-    FormParams,
-    WebhookError,
-    authenticate,
-)
+from bot.sms.webhook import MESSAGE_SID, WebhookError, read_signed_form
 from bot.text import is_ascii_digits
 
 logger = logging.getLogger(__name__)
@@ -41,26 +35,9 @@ class DeliveryStatus:
     def __init__(self, settings: SmsSettings) -> None:
         self.settings = settings
 
-    async def _form(self, request: web.Request) -> FormParams:
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge as exc:
-            raise WebhookError(413, "body", "form body is too large") from exc
-        return authenticate(
-            self.settings.auth_token,
-            self.settings.public_url,
-            signature=request.headers.get(SIGNATURE_HEADER),
-            content_type=request.headers.get("Content-Type"),
-            body=body,
-            # As received: request.url re-encodes, and fails on a Host with a port here.
-            seen_url=f"{request.scheme}://{request.host}{request.raw_path}",
-            path=request.rel_url.raw_path,
-            query=request.rel_url.raw_query_string,
-        )
-
     async def handle(self, request: web.Request) -> web.Response:
         try:
-            params = await self._form(request)
+            params = await read_signed_form(request, self.settings)
         except WebhookError as exc:
             return json_error(exc.status, exc.field, exc.message)
         message_id = request.query.get("id")
@@ -94,4 +71,5 @@ class DeliveryStatus:
 
 def setup(app: web.Application, settings: SmsSettings | None = None) -> None:
     """Desk capability: POST /webhooks/sms/status (public, through the reverse proxy)."""
-    app.router.add_post(STATUS_PATH, DeliveryStatus(settings or SmsSettings.from_env()).handle)
+    settings = settings or SmsSettings.from_settings(app[SETTINGS])
+    app.router.add_post(STATUS_PATH, DeliveryStatus(settings).handle)

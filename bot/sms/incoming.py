@@ -1,10 +1,11 @@
 """Inbound SMS: Twilio's webhook, authenticated, validated, recorded, acknowledged.
 
-POST /webhooks/sms/webhook answers at once with empty TwiML (Twilio gives up after
-15 s; a bot turn may take longer) after recording the message in the inbox
-(bot.sms.inbox), atomically with the MessageSid check, so a redelivery is processed
-once and a crash mid-turn loses nothing. The turn itself runs in the background
-(bot.sms.turns). Bad input gets a 4xx JSON {"error", "field"}, never a 500.
+The desk serves POST /webhooks/sms/webhook. It records the message in the inbox
+(bot.sms.inbox), atomically with the MessageSid check, then answers empty TwiML: no model
+runs in this process, so the acknowledgement takes milliseconds whatever the bot is doing,
+and a Rasa restart never closes the door. Rasa processes take the message from the inbox
+(bot.sms.consumer) and run the turn. A redelivery is recorded once; bad input gets a 4xx
+JSON {"error", "field"}, Redis down a 503, never a 500.
 """
 
 from __future__ import annotations
@@ -12,26 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
-import redis.asyncio as aioredis
+from aiohttp import web
 from redis.exceptions import RedisError
-from sanic import response
-from sanic.request import Request
-from sanic.response import HTTPResponse
 
+from bot.http import REDIS, SETTINGS, json_error
 from bot.phones import InvalidPhone, to_e164
 from bot.sms import inbox
-from bot.sms.settings import SmsSettings
-from bot.sms.turns import OnNewMessage, TurnRunner
-from bot.sms.webhook import (
-    MESSAGE_SID,
-    SIGNATURE_HEADER,
-    FormParams,
-    WebhookError,
-    authenticate,
-)
+from bot.sms.settings import WEBHOOK_PATH, SmsSettings
+from bot.sms.webhook import MESSAGE_SID, FormParams, WebhookError, read_signed_form
 from bot.text import ascii_int
 
 logger = logging.getLogger(__name__)
@@ -39,13 +30,6 @@ logger = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 MAX_BODY_CHARS = 1600  # the most Twilio delivers in one inbound SMS
 MAX_MEDIA = 10
-
-
-def json_error(status: int, field: str | None, message: str) -> HTTPResponse:
-    body = {"error": message}
-    if field:
-        body["field"] = field
-    return response.json(body, status=status)
 
 
 def parse_message(params: FormParams) -> dict[str, Any]:
@@ -88,39 +72,27 @@ def parse_message(params: FormParams) -> dict[str, Any]:
 
 
 class IncomingMessages:
-    """The webhook's handler: one per channel."""
+    """The webhook's handler."""
 
-    def __init__(
-        self, settings: SmsSettings, redis: Callable[[], aioredis.Redis], turns: TurnRunner
-    ) -> None:
+    def __init__(self, settings: SmsSettings) -> None:
         self.settings = settings
-        self._redis = redis
-        self.turns = turns
 
-    def authenticate(self, request: Request) -> FormParams:
-        return authenticate(
-            self.settings.auth_token,
-            self.settings.public_url,
-            signature=request.headers.get(SIGNATURE_HEADER),
-            content_type=request.headers.get("content-type"),
-            body=request.body or b"",
-            seen_url=request.url,
-            path=request.path,
-            query=request.query_string,
-        )
-
-    async def receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
+    async def handle(self, request: web.Request) -> web.Response:
         try:
-            payload = parse_message(self.authenticate(request))
+            payload = parse_message(await read_signed_form(request, self.settings))
         except WebhookError as exc:
             return json_error(exc.status, exc.field, exc.message)
         try:
-            fresh = await inbox.accept(self._redis(), payload["sid"], payload)
+            fresh = await inbox.accept(request.app[REDIS], payload["sid"], payload)
         except (RedisError, OSError, asyncio.TimeoutError):
             logger.exception("SMS %s not recorded: Redis unavailable", payload["sid"])
             return json_error(503, None, "temporarily unavailable, please retry")
-        if fresh:
-            self.turns.start(payload, on_new_message)
-        else:
-            logger.info("SMS %s redelivered: already processed", payload["sid"])
-        return response.text(EMPTY_TWIML, content_type="text/xml")
+        if not fresh:
+            logger.info("SMS %s redelivered: already recorded", payload["sid"])
+        return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+
+def setup(app: web.Application, settings: SmsSettings | None = None) -> None:
+    """Desk capability: POST /webhooks/sms/webhook (public, through the reverse proxy)."""
+    settings = settings or SmsSettings.from_settings(app[SETTINGS])
+    app.router.add_post(WEBHOOK_PATH, IncomingMessages(settings).handle)

@@ -85,7 +85,10 @@ class SmsSettings:
 
     @classmethod
     def from_env(cls) -> SmsSettings:
-        config = settings.get()
+        return cls.from_settings(settings.get())
+
+    @classmethod
+    def from_settings(cls, config: settings.Settings) -> SmsSettings:
         return cls(
             redis_url=config.redis_url,
             account_sid=config.twilio_account_sid,

@@ -1,4 +1,4 @@
-"""The bot turn for one inbound SMS, run in the background after the webhook answered.
+"""The bot turn for one inbound SMS, claimed from the inbox (bot.sms.consumer).
 
 STOP/START/HELP (and 退订/TD/订阅/帮助, and Twilio's OptOutType) are answered here
 without the bot; a digit answers the numbered choices sent last; anything else is a
@@ -62,15 +62,20 @@ class TurnRunner:
         self.app: Any = None  # the Sanic app Rasa runs us in (its ctx.agent), once started
         self.inflight: set[str] = set()  # MessageSids this process is handling
         self._tasks: set[asyncio.Task[None]] = set()
-        # Rasa runs NLU and policies on the event loop; few turns at a time keep the loop
-        # free enough to acknowledge new webhooks within milliseconds.
-        self._turn_slots = asyncio.Semaphore(settings.turn_concurrency)
+        # Turns this process runs at once. Rasa runs NLU and policies on its event loop, so
+        # more would only queue there; the inbox consumer claims a message only when a slot
+        # is free, which leaves the queue to replicas with room.
+        self.slots = asyncio.Semaphore(settings.turn_concurrency)
 
     def start(
-        self, payload: dict[str, Any], on_new_message: OnNewMessage, attempt: int = 0
+        self,
+        payload: dict[str, Any],
+        on_new_message: OnNewMessage,
+        attempt: int = 0,
+        slot_held: bool = False,
     ) -> None:
-        """Runs the turn in the background."""
-        self._spawn(self.process(payload, on_new_message, attempt))
+        """Runs the turn in the background; `slot_held`: the caller acquired its slot."""
+        self._spawn(self.process(payload, on_new_message, attempt, slot_held))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
@@ -83,10 +88,20 @@ class TurnRunner:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
     async def process(
-        self, payload: dict[str, Any], on_new_message: OnNewMessage, attempt: int = 0
+        self,
+        payload: dict[str, Any],
+        on_new_message: OnNewMessage,
+        attempt: int = 0,
+        slot_held: bool = False,
     ) -> None:
         sid, phone = payload["sid"], payload["phone"]
         self.inflight.add(sid)
+        try:
+            if not slot_held:
+                await self.slots.acquire()
+        except BaseException:
+            self.inflight.discard(sid)
+            raise
         try:
             await self._handle(payload, on_new_message)
             await inbox.done(self._redis(), sid)
@@ -97,6 +112,7 @@ class TurnRunner:
             if attempt + 1 >= MAX_TURN_ATTEMPTS:
                 await self._give_up(payload)
         finally:
+            self.slots.release()
             self.inflight.discard(sid)
 
     async def _give_up(self, payload: dict[str, Any]) -> None:
@@ -244,10 +260,7 @@ class TurnRunner:
             metadata=metadata,
         )
         try:
-            async with self._turn_slots:
-                await asyncio.wait_for(
-                    on_new_message(message), timeout=self.settings.turn_timeout_s
-                )
+            await asyncio.wait_for(on_new_message(message), timeout=self.settings.turn_timeout_s)
         except asyncio.TimeoutError:
             logger.error("bot turn for SMS %s timed out", sid)
             output.parts.append(self.texts["error"])

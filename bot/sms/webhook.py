@@ -5,8 +5,8 @@ Twilio signs the exact URL it called plus every form field, blank ones included
 body is parsed here. Behind a proxy the URL Twilio called differs from the one
 the server sees: SMS_PUBLIC_URL gives the public base.
 
-Framework-neutral: the Rasa channel (Sanic, inbound messages) and the desk (aiohttp,
-delivery status callbacks) both call authenticate() with what their request holds.
+Both of Twilio's webhooks (inbound messages, delivery status callbacks) are the
+desk's: read_signed_form() reads an aiohttp request; authenticate() is the check itself.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ import logging
 import re
 from urllib.parse import unquote_to_bytes
 
+from aiohttp import web
 from twilio.request_validator import RequestValidator
+
+from bot.sms.settings import SmsSettings
 
 logger = logging.getLogger(__name__)
 
@@ -110,3 +113,22 @@ def authenticate(
         logger.warning("Twilio request with a bad signature refused (url %s)", url)
         raise WebhookError(403, SIGNATURE_HEADER, "signature does not match the request")
     return params
+
+
+async def read_signed_form(request: web.Request, settings: SmsSettings) -> FormParams:
+    """The form of a request to the desk that Twilio signed; raises WebhookError."""
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise WebhookError(413, "body", "form body is too large") from exc
+    return authenticate(
+        settings.auth_token,
+        settings.public_url,
+        signature=request.headers.get(SIGNATURE_HEADER),
+        content_type=request.headers.get("Content-Type"),
+        body=body,
+        # As received: request.url re-encodes, and fails on a Host with a port here.
+        seen_url=f"{request.scheme}://{request.host}{request.raw_path}",
+        path=request.rel_url.raw_path,
+        query=request.rel_url.raw_query_string,
+    )

@@ -44,7 +44,7 @@ async def test_sms_handoff_agent_reply_lands_in_the_outbox(handoff_stack: Handof
             already = len(await read_sink(redis, PHONE))
 
             # The customer texts for a person (signed as Twilio signs it).
-            response = await post_signed(http, handoff_stack.rasa_url, inbound("转人工", PHONE))
+            response = await post_signed(http, handoff_stack.desk_url, inbound("转人工", PHONE))
             assert response.status == 200
             queued = await wait_for_sink(redis, PHONE, count=already + 1)
             assert re.search(r"第\s*\d+\s*位", queued[-1]["body"])
@@ -84,7 +84,7 @@ async def test_sms_handoff_agent_reply_lands_in_the_outbox(handoff_stack: Handof
             assert len(await agent_reply_sent()) == 1
 
             # The customer keeps replying by SMS; the agent sees it in the transcript.
-            await post_signed(http, handoff_stack.rasa_url, inbound("我家停电两天了", PHONE))
+            await post_signed(http, handoff_stack.desk_url, inbound("我家停电两天了", PHONE))
 
             async def in_transcript() -> bool:
                 async with http.get(base) as r:

@@ -29,7 +29,7 @@ TICKET = re.compile(r"TK\d{8}-\d{4,}")
 
 async def text(session: aiohttp.ClientSession, stack: Stack, redis, body: str) -> list[str]:  # type: ignore[no-untyped-def]
     before = len(await read_sink(redis, PHONE))
-    response = await post_signed(session, stack.rasa_url, inbound(body, PHONE))
+    response = await post_signed(session, stack.desk_url, inbound(body, PHONE))
     assert response.status == 200
     await wait_for_sink(redis, PHONE, count=before + 1, timeout=60)
     await asyncio.sleep(0.5)  # a turn may send more than one SMS

@@ -31,7 +31,7 @@ async def texter(stack: Stack) -> AsyncIterator[Texter]:
     redis = db.connect(stack.redis.url)
     await redis.set(known_key(PHONE), "1")  # past the first-contact menu
     async with aiohttp.ClientSession() as session:
-        yield Texter(stack.rasa_url, session, redis, PHONE)
+        yield Texter(stack.desk_url, session, redis, PHONE)
     await redis.close()
 
 

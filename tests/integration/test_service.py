@@ -44,7 +44,7 @@ async def texter(stack: Stack, session: aiohttp.ClientSession) -> AsyncIterator[
     redis = db.connect(stack.redis.url)
     await redis.set(known_key(HOLDER), "1")  # past the first-contact menu
     await redis.set(known_key(NEWCOMER), "1")
-    yield Texter(stack.rasa_url, session, redis, HOLDER)
+    yield Texter(stack.desk_url, session, redis, HOLDER)
     await redis.close()
 
 

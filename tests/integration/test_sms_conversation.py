@@ -28,7 +28,7 @@ TICKET = re.compile(r"TK\d{8}-\d{4,}")
 async def texter(stack: Stack) -> AsyncIterator[Texter]:
     redis = db.connect(stack.redis.url)
     async with aiohttp.ClientSession() as session:
-        yield Texter(stack.rasa_url, session, redis, PHONE)
+        yield Texter(stack.desk_url, session, redis, PHONE)
     await redis.close()
 
 

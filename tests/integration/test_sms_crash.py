@@ -59,6 +59,7 @@ class CrashStack:
     env: dict[str, str]
     logs: Path
     rasa_url: str
+    desk_url: str
     redis_url: str
     procs: dict[str, subprocess.Popen]
 
@@ -84,7 +85,12 @@ def crash_stack(redis_server: RedisServer, tmp_path: Path) -> Iterator[CrashStac
         "SMS_RECLAIM_IDLE_S": str(RECLAIM_IDLE_S),
     }
     stack = CrashStack(
-        env, tmp_path, f"http://127.0.0.1:{rasa_port}", redis_server.db_url(CRASH_DB), {}
+        env,
+        tmp_path,
+        f"http://127.0.0.1:{rasa_port}",
+        f"http://127.0.0.1:{desk_port}",
+        redis_server.db_url(CRASH_DB),
+        {},
     )
     try:
         stack.procs["actions"] = start_process(
@@ -125,7 +131,7 @@ async def text(
 ) -> str:
     """Sends one SMS and returns the bot's reply (one outbox message per turn)."""
     before = len(await read_sink(redis, PHONE))
-    response = await post_signed(session, stack.rasa_url, inbound(body, PHONE))
+    response = await post_signed(session, stack.desk_url, inbound(body, PHONE))
     assert response.status == 200
     sent = await wait_for_sink(redis, PHONE, count=before + 1, timeout=90)
     return sent[before]["body"]
@@ -143,7 +149,7 @@ async def test_rasa_killed_after_the_ticket_write_files_one_ticket_and_sends_its
         # "是" files the ticket; the action server then holds its answer (fault injection).
         replies_before = len(await read_sink(redis, PHONE))
         confirm = inbound("是", PHONE)
-        response = await post_signed(session, crash_stack.rasa_url, confirm)
+        response = await post_signed(session, crash_stack.desk_url, confirm)
         assert response.status == 200
         await eventually(lambda: redis.zcard(keys.all), timeout=60)
         sid = confirm["MessageSid"]

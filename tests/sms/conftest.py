@@ -1,24 +1,21 @@
-"""SMS fixtures: Redis DB 2 (flushed per test), the SMS channel in a real Sanic server with
-a stand-in bot, and a Stoplight Prism mock serving Twilio's OpenAPI spec."""
+"""SMS fixtures: Redis DB 2 (flushed per test), the desk's webhook and Rasa's SMS channel in
+real servers with a stand-in bot, and a Stoplight Prism mock serving Twilio's OpenAPI spec."""
 
 from __future__ import annotations
 
 import os
 import re
 import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
-from sanic import Sanic
 
-from bot.sms.channel import SmsInput
 from bot.sms.settings import SmsSettings
 from tests.conftest import ROOT, RedisServer, free_port, wait_until
-from tests.support.sms import TOKEN, Prism, SmsServer, StubBot
+from tests.support.sms import TOKEN, Prism, SmsServer, StubBot, sms_servers
 
 SMS_DB = 2
 PRISM = ROOT / "node_modules" / ".bin" / "prism"
@@ -55,20 +52,9 @@ def settings(sms_redis_url: str) -> SmsSettings:
 
 @pytest_asyncio.fixture(scope="module")
 async def _sms_server(sms_redis_url: str) -> AsyncIterator[SmsServer]:
-    bot = StubBot()
-    channel = SmsInput(SmsSettings(redis_url=sms_redis_url, auth_token=TOKEN))
-    app = Sanic(f"kefu_sms_{uuid.uuid4().hex[:8]}")
-    app.blueprint(channel.blueprint(bot), url_prefix="/webhooks/sms")
-    port = free_port()
-    server = await app.create_server(
-        host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
-    )
-    await server.startup()
-    await server.after_start()
-    yield SmsServer(f"http://127.0.0.1:{port}", channel, bot)
-    await server.before_stop()
-    await server.close()
-    await server.after_stop()
+    settings = SmsSettings(redis_url=sms_redis_url, auth_token=TOKEN)
+    async with sms_servers(settings, StubBot()) as servers:
+        yield servers
 
 
 @pytest_asyncio.fixture
@@ -77,6 +63,7 @@ async def sms_server(
 ) -> AsyncIterator[SmsServer]:
     """The channel server, reset for each test (settings, stand-in bot; Redis flushed)."""
     _sms_server.channel.settings = SmsSettings(redis_url=sms_redis_url, auth_token=TOKEN)
+    _sms_server.incoming.settings = _sms_server.channel.settings
     bot = _sms_server.bot
     bot.messages.clear()
     bot.responses = None

@@ -1,6 +1,6 @@
-"""The SMS input channel: signed webhooks, fast acknowledgement, idempotency, keywords,
-turns, the first-contact menu, crash recovery and bad input, against a real Sanic server
-and a real Redis."""
+"""Inbound SMS: the desk's signed webhook (fast acknowledgement, idempotency, bad input) and
+Rasa's SMS channel (keywords, turns, the first-contact menu, crash recovery), against real
+aiohttp and Sanic servers and a real Redis."""
 
 from __future__ import annotations
 
@@ -190,14 +190,35 @@ async def test_replayed_message_sid_is_processed_once(
     assert len(sms_server.bot.messages) == 1
 
 
-async def test_the_rasa_channel_does_not_serve_status_callbacks(
+async def test_rasa_serves_no_twilio_webhook(
     sms_server: SmsServer, http: aiohttp.ClientSession, redis: aioredis.Redis
 ) -> None:
-    """They belong to the outbox, on the desk (tests/sms/test_delivery_status.py)."""
-    [message_id] = await outbox.enqueue(redis, CUSTOMER, "hi", kind="notice")
-    response = await post_status(http, sms_server.url, message_id, "SM" + "ab" * 16, "sent")
+    """Both webhooks are the desk's: a busy or restarting Rasa never refuses Twilio."""
+    response = await post_signed(http, sms_server.rasa_url, inbound("hi"))
     assert response.status == 404
-    assert (await outbox.get(redis, message_id))["status"] == "pending"
+    [message_id] = await outbox.enqueue(redis, CUSTOMER, "hi", kind="notice")
+    response = await post_status(http, sms_server.rasa_url, message_id, "SM" + "ab" * 16, "sent")
+    assert response.status == 404
+    assert sms_server.bot.messages == []
+
+
+async def test_messages_wait_in_the_inbox_while_no_rasa_consumes(
+    sms_server: SmsServer, http: aiohttp.ClientSession, redis: aioredis.Redis
+) -> None:
+    """The door stays open while the bot is down: acknowledged, kept, answered later, in
+    order."""
+    await sms_server.channel.close()  # Rasa's side stops consuming
+    try:
+        for body in ("第一条", "第二条", "第三条"):
+            assert (await post_signed(http, sms_server.url, inbound(body))).status == 200
+        assert await inbox.depth(redis) == (3, 0)
+        await asyncio.sleep(0.3)
+        assert sms_server.bot.messages == []
+    finally:
+        sms_server.channel.start(None, sms_server.bot)  # as after Rasa's restart
+    await wait_replies(redis, 3)
+    assert [m.text for m in sms_server.bot.messages] == ["第一条", "第二条", "第三条"]
+    assert await inbox.depth(redis) == (0, 0)
 
 
 async def test_stop_opts_out_and_then_no_non_reply_sms_is_sent(
@@ -362,7 +383,11 @@ async def test_message_accepted_before_a_crash_is_processed_by_another_process(
         "opt_out_type": "",
         "received_at": time.time() - 600,
     }
-    assert await inbox.accept(redis, payload["sid"], payload)
+    # What the dead process left: the message claimed (PENDING), its turn never done.
+    await redis.hset(
+        inbox.data_key(payload["sid"]),
+        mapping={"payload": json.dumps(payload, ensure_ascii=False), "attempts": "0"},
+    )
     await redis.zadd(inbox.PENDING, {payload["sid"]: time.time() - 600})
     assert await sms_server.channel.reclaimer.reclaim_once(sms_server.bot) == 1
     await sms_server.channel.turns.drain()

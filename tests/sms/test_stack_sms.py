@@ -1,6 +1,6 @@
 """SMS against the real processes (`stack`: Rasa with our channel, actions, the desk's sender
 delivering to the local sink): opt-out keywords during a form, digits that are not ASCII,
-and fuzzed signed webhooks (inbound on Rasa, status callbacks on the desk) and /api/sms/*
+and fuzzed signed webhooks (inbound and status callbacks, both on the desk) and /api/sms/*
 queries (hypothesis), with 0 responses of 500."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def sink_bodies(r: sync_redis.Redis, phone: str) -> list[str]:
 def text(stack: Stack, r: sync_redis.Redis, phone: str, body: str, expect: int = 1) -> list[str]:
     """Sends one SMS and returns the replies it got (waits for `expect` of them)."""
     before = len(sink_bodies(r, phone))
-    assert post_signed(stack.rasa_url, inbound(body, phone)) == 200
+    assert post_signed(stack.desk_url, inbound(body, phone)) == 200
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         got = sink_bodies(r, phone)
@@ -103,7 +103,7 @@ def test_a_stop_twilio_already_confirmed_ends_the_form_without_a_second_message(
     phone = "+8613900000203"
     text(stack, r, phone, "我要投诉")
     params = inbound("退订", phone, OptOutType="STOP")
-    assert post_signed(stack.rasa_url, params) == 200
+    assert post_signed(stack.desk_url, params) == 200
     deadline = time.monotonic() + 60
     while (tracker(stack, f"sms:{phone}").get("active_loop") or {}).get("name"):
         assert time.monotonic() < deadline, "the form did not end"
@@ -188,17 +188,15 @@ def test_fuzzed_signed_webhooks_never_get_a_500(
 ) -> None:
     path, params = target
     params = {**extra, **params}
-    # Twilio's status callbacks go to the outbox, on the desk; inbound SMS to Rasa.
-    base = stack.desk_url if path.startswith(STATUS_PATH) else stack.rasa_url
-    status = post_signed(base, params, path)
+    status = post_signed(stack.desk_url, params, path)  # both Twilio webhooks: the desk's
     assert status != 500 and status < 500, (path, params, status)
     # Signed, so never refused as forged; otherwise a 200, or a 4xx naming the field.
     assert status != 403, (path, params)
 
 
-def test_status_callbacks_are_served_by_the_desk_not_rasa(stack: Stack) -> None:
-    """The desk checks the signature and looks the message up (none here); Rasa has no
-    such route any more."""
+def test_twilio_webhooks_are_served_by_the_desk_not_rasa(stack: Stack) -> None:
+    """The desk checks the signature and looks the message up (none here); Rasa serves
+    neither webhook: a busy or restarting model never refuses Twilio."""
     params = {"MessageSid": message_sid(), "MessageStatus": "delivered"}
     path = f"{STATUS_PATH}?id=OB0123456789ab"
     url = stack.desk_url + path
@@ -208,6 +206,7 @@ def test_status_callbacks_are_served_by_the_desk_not_rasa(stack: Stack) -> None:
     forged = requests.post(url, data=params, headers={"X-Twilio-Signature": "x"}, timeout=30)
     assert forged.status_code == 403
     assert post_signed(stack.rasa_url, params, path) == 404
+    assert post_signed(stack.rasa_url, inbound("hi", FUZZ_PHONES[0])) == 404
 
 
 def test_fuzzed_turns_all_finished_without_an_apology(stack: Stack, r: sync_redis.Redis) -> None:

@@ -1,10 +1,10 @@
 """Helpers for SMS tests: webhooks signed exactly as Twilio signs them, and the local sink.
 
-Usable against any server running the SMS channel (a test Sanic app here, or the real
-Rasa of the `stack` fixture started with TWILIO_AUTH_TOKEN=TOKEN):
+Usable against any server serving the SMS webhook (sms_servers() here, or the real desk
+of the `stack` fixture started with TWILIO_AUTH_TOKEN=TOKEN):
 
     params = inbound("我要投诉", sender="+8613800138000")
-    response = await post_signed(session, rasa_url, params)
+    response = await post_signed(session, desk_url, params)
     replies = await wait_for_sink(redis, "+8613800138000", count=1)
 """
 
@@ -14,21 +14,29 @@ import asyncio
 import secrets
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
 import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from rasa.core.channels.channel import UserMessage
+from sanic import Sanic
 from twilio.request_validator import RequestValidator
 
+from bot import db
+from bot.http import REDIS
 from bot.sms import outbox, sink
 from bot.sms.channel import SmsInput
+from bot.sms.incoming import IncomingMessages
 from bot.sms.sender import Sender
-from bot.sms.settings import STATUS_PATH, WEBHOOK_PATH
-from tests.conftest import SMS_TEST_TOKEN
+from bot.sms.settings import STATUS_PATH, WEBHOOK_PATH, SmsSettings
+from tests.conftest import SMS_TEST_TOKEN, free_port
 
 TOKEN = SMS_TEST_TOKEN  # the stack fixture starts Rasa with it
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -162,13 +170,13 @@ class Texter:
     in the local sink."""
 
     def __init__(
-        self, rasa_url: str, session: aiohttp.ClientSession, redis: aioredis.Redis, phone: str
+        self, desk_url: str, session: aiohttp.ClientSession, redis: aioredis.Redis, phone: str
     ) -> None:
-        self.rasa_url, self.session, self.redis, self.phone = rasa_url, session, redis, phone
+        self.desk_url, self.session, self.redis, self.phone = desk_url, session, redis, phone
 
     async def text(self, body: str, expect: int = 1) -> list[str]:
         before = len(await read_sink(self.redis, self.phone))
-        response = await post_signed(self.session, self.rasa_url, inbound(body, self.phone))
+        response = await post_signed(self.session, self.desk_url, inbound(body, self.phone))
         assert response.status == 200
         sent = await wait_for_sink(self.redis, self.phone, count=before + expect, timeout=60)
         return [m["body"] for m in sent[before:]]
@@ -214,12 +222,55 @@ class StubBot:
 
 @dataclass
 class SmsServer:
+    """Both halves of inbound SMS: the desk's webhook at `url` (bot.sms.incoming), and Rasa's
+    channel (bot.sms.channel, consuming the inbox) in a Sanic server at `rasa_url`."""
+
     url: str
     channel: SmsInput
     bot: StubBot
+    incoming: IncomingMessages
+    rasa_url: str
 
     def configure(self, **changes: Any) -> None:
         self.channel.settings = replace(self.channel.settings, **changes)
+        self.incoming.settings = replace(self.incoming.settings, **changes)
+
+
+@asynccontextmanager
+async def sms_servers(settings: SmsSettings, bot: StubBot) -> AsyncIterator[SmsServer]:
+    """The desk's webhook (aiohttp) and Rasa's SMS channel (Sanic) on free loopback ports,
+    sharing `settings`' Redis, with `bot` standing in for Rasa's agent."""
+    redis = db.connect(settings.redis_url)
+    desk = web.Application()
+    desk[REDIS] = redis
+    incoming = IncomingMessages(settings)
+    desk.router.add_post(WEBHOOK_PATH, incoming.handle)
+    desk_server = TestServer(desk, host="127.0.0.1")
+    await desk_server.start_server()
+
+    channel = SmsInput(settings)
+    app = Sanic(f"kefu_sms_{uuid.uuid4().hex[:8]}")
+    app.blueprint(channel.blueprint(bot), url_prefix="/webhooks/sms")
+    port = free_port()
+    server = await app.create_server(
+        host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
+    )
+    await server.startup()
+    await server.after_start()
+    try:
+        yield SmsServer(
+            str(desk_server.make_url("")).rstrip("/"),
+            channel,
+            bot,
+            incoming,
+            f"http://127.0.0.1:{port}",
+        )
+    finally:
+        await server.before_stop()
+        await server.close()
+        await server.after_stop()
+        await desk_server.close()
+        await redis.close()
 
 
 @dataclass
