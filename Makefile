@@ -18,6 +18,9 @@ test: ## Run the whole test suite (what CI runs)
 train: ## Train the model if config, domain or data changed
 	./scripts/train.sh
 
+fleet: ## Replicas of Rasa, actions and desk behind nginx on :8080, restarted when they die (REPLICAS=2)
+	./scripts/fleet.sh --replicas $(or $(REPLICAS),2)
+
 redis: ## Start Kefu's local Redis alone, in the background (for rasa shell; scripts/redis.sh stop)
 	./scripts/redis.sh
 
@@ -33,4 +36,4 @@ nlu-eval: ## NLU tables per language (held-out, blind, out-of-scope), then the h
 	rasa test nlu --model models/latest.tar.gz --nlu tests/nlu/heldout --out results/nlu --no-plot && \
 	python scripts/check_nlu_report.py results/nlu
 
-.PHONY: help setup start test train redis lint unit nlu-eval
+.PHONY: help setup start test train fleet redis lint unit nlu-eval

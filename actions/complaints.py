@@ -50,6 +50,7 @@ STORE_TIMEOUT_S = 10.0
 # between the ticket write and the SMS inbox's `done`. Unset (the default) in production.
 FAULT_SLEEP_ENV = ENV_NAMES["fault_sleep_after_ticket_s"]
 _fault_slept: set[str] = set()  # tickets already delayed in this process: once each
+SUBMIT_ACTION = "action_submit_complaint"
 AFFIRM_WORDS = ("是", "对", "确认", "提交", "好", "yes", "y", "ok", "correct", "confirm", "submit")
 DENY_WORDS = ("不", "否", "错", "改", "no", "n", "wrong", "change")
 
@@ -103,13 +104,13 @@ class ValidateComplaintForm(KeepsLanguage):
     async def validate_complaint_category(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return self._check(
-            "complaint_category",
-            value,
-            dispatcher,
-            tracker,
-            lambda text: content().category_for(text, category_labels()),
-        )
+        def parse(text: str) -> str | None:
+            # A category key is what this validator stored: the form validates it again
+            # when a failed submit re-opens the form (ActionSubmitComplaint).
+            labels = category_labels()
+            return text if text in labels else content().category_for(text, labels)
+
+        return self._check("complaint_category", value, dispatcher, tracker, parse)
 
     async def validate_complaint_description(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -219,15 +220,23 @@ def complaint_key(tracker: Tracker) -> str | None:
     one saved before the crashed turn, plus the same message again; what is the same in
     both runs is the id of the message that opened the form (the Twilio MessageSid by
     SMS). Hashed: the key is a Redis key name and must not carry a phone number.
+
+    A failed submit re-opens the form in the same turn (ActionSubmitComplaint): that is the
+    same complaint, and keeps its key, so a write that did land is not filed twice.
     """
     opener: str | None = None
     last_message: str | None = None
+    submitted_this_turn = False
     for event in tracker.events:
         kind = event.get("event")
         if kind == "user":
             last_message = event.get("message_id") or None
+            submitted_this_turn = False
+        elif kind == "action" and event.get("name") == SUBMIT_ACTION:
+            submitted_this_turn = True
         elif kind == "active_loop" and event.get("name") == "complaint_form":
-            opener = last_message
+            if not (submitted_this_turn and opener):
+                opener = last_message
     message_id = opener or last_message
     if not message_id:
         return None  # nothing stable to derive a key from: file without one
@@ -308,7 +317,7 @@ class ActionSubmitComplaint(Action):
     """Creates the ticket once the form is complete, or confirms the cancellation."""
 
     def name(self) -> str:
-        return "action_submit_complaint"
+        return SUBMIT_ACTION
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -341,10 +350,13 @@ class ActionSubmitComplaint(Action):
             )
             await _fault_sleep_after_ticket(ticket.number)
         except (TicketError, RedisError, OSError, asyncio.TimeoutError) as exc:
-            # No ticket number unless the ticket is stored: say so, keep the answers.
+            # No ticket number unless the ticket is stored: say so, keep the answers, and
+            # re-open the form at its last question (the summary, "submit?"), so the "yes"
+            # the apology asks for submits them again. The form had already ended: without
+            # this, "yes" reached no form and the complaint was lost.
             logger.error("complaint not stored for %s: %r", tracker.sender_id, exc)
             dispatcher.utter_message(response="utter_complaint_not_stored")
-            return [SlotSet("complaint_confirm", None)]
+            return [SlotSet("complaint_confirm", None), FollowupAction("complaint_form")]
 
         owner = svc.owner_name(ticket, language)
         dispatcher.utter_message(

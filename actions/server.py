@@ -32,14 +32,16 @@ from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from actions.ops import OpsPlugin
 from bot.settings import ENV_NAMES, Settings, SettingsError
 
 logger = logging.getLogger(__name__)
 hookimpl = pluggy.HookimplMarker("rasa_sdk")
 
 TOKEN_ENV = ENV_NAMES["action_token"]
-# Load balancers and start.sh poll it; it says nothing about any customer.
-OPEN_PATHS = frozenset({"/health"})
+# Load balancers, probes and start.sh poll them; they say nothing about any customer.
+# /metrics checks its own token, KEFU_METRICS_TOKEN (actions/ops.py).
+OPEN_PATHS = frozenset({"/health", "/healthz", "/readyz", "/metrics"})
 
 
 def token_error(authorization: str | None, token: str) -> HTTPResponse | None:
@@ -60,7 +62,7 @@ def token_error(authorization: str | None, token: str) -> HTTPResponse | None:
 
 
 class TokenPlugin:
-    """rasa_sdk plugin: every route but /health needs the shared secret."""
+    """rasa_sdk plugin: every route but OPEN_PATHS needs the shared secret."""
 
     def __init__(self, token: str) -> None:
         self.token = token
@@ -99,6 +101,9 @@ def main(argv: list[str], env: Mapping[str, str] | None = None) -> None:
     # rasa_sdk.endpoint.run binds SANIC_HOST (default 0.0.0.0, every interface): a write
     # for rasa_sdk, the one place this process sets the environment.
     os.environ["SANIC_HOST"] = settings.actions_host
+    # pluggy calls the plugin registered last first: the token check's middleware then runs
+    # before OpsPlugin's, which so never reads a body the token check refuses.
+    plugin_manager().register(OpsPlugin(settings))  # /healthz, /readyz, /metrics, JSON logs
     plugin_manager().register(TokenPlugin(token))
     # No --cors: browsers never call the action server.
     args = create_argument_parser().parse_args(

@@ -34,6 +34,8 @@ from rasa.utils.endpoints import EndpointConfig
 from redis.exceptions import RedisError
 
 from bot import db, settings
+from bot.ops.metrics import BROKER_DROPPED, REDIS_ERRORS
+from bot.ops.turns import count_user_event
 from bot.tasks import Periodic
 
 logger = logging.getLogger(__name__)
@@ -116,9 +118,11 @@ class RedisStreamEventBroker(EventBroker):
         if len(self._buffer) >= self._buffer_max:
             self._buffer.popleft()
             self.dropped += 1
+            BROKER_DROPPED.inc()
             if self.dropped % 1000 == 1:
                 logger.error("event broker buffer full: %d events dropped so far", self.dropped)
         self._buffer.append(encode(event))
+        count_user_event(event)  # kefu_nlu_messages_total (bot/ops/turns.py)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -179,8 +183,10 @@ class RedisStreamEventBroker(EventBroker):
             return
         try:
             await self._write_batch()
-        except Exception:
+        except Exception as exc:
             self._ready = False
+            if isinstance(exc, RedisError | OSError):
+                REDIS_ERRORS.labels("broker").inc()
             raise
         self._ready = True
 

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 # Every Redis call must fail fast rather than hang a webhook or a bot turn.
 SOCKET_TIMEOUT_S = 5.0
+# After Redis restarts, redis-py's asyncio pool hands out a connection the old server
+# closed, and the next command fails with "Connection closed by server". A command that
+# fails on a closed connection is sent once more on a new one. Only connection errors: a
+# timeout may mean Redis ran the command, and a second run of a write is not harmless.
+# (A connection that breaks after Redis ran a command but before its answer can still
+# run it twice: ticket creation and outbox messages carry idempotency keys for that.)
+RETRIED_ERRORS = (RedisConnectionError,)
 
 
 def connect(url: str, block_ms: int = 0) -> aioredis.Redis:
@@ -21,4 +31,6 @@ def connect(url: str, block_ms: int = 0) -> aioredis.Redis:
         socket_timeout=SOCKET_TIMEOUT_S + block_ms / 1000,
         socket_connect_timeout=SOCKET_TIMEOUT_S,
         health_check_interval=30,
+        retry=Retry(NoBackoff(), retries=1, supported_errors=RETRIED_ERRORS),
+        retry_on_error=list(RETRIED_ERRORS),
     )

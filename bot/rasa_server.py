@@ -8,7 +8,9 @@ the kernel's copy of our command line stays `python -m bot.rasa_server`.
 Defaults are the safe ones: loopback only (RASA_HOST), the HTTP API behind the token,
 CORS for the desk's origins only (KEFU_CORS_ORIGINS), request bodies up to
 KEFU_MAX_REQUEST_BYTES (Sanic's own default is 100 MB), tracker retention
-KEFU_TRACKER_RETENTION_S (endpoints.yml `record_exp`). Extra arguments are passed to
+KEFU_TRACKER_RETENTION_S (endpoints.yml `record_exp`), conversation lock lifetime
+TICKET_LOCK_LIFETIME (30 s; Rasa's 60 s default delayed a conversation a minute after
+its Rasa was killed mid-turn). Extra arguments are passed to
 `rasa run` (e.g. `--model other.tar.gz`, `--debug`).
 """
 
@@ -19,6 +21,7 @@ import sys
 from collections.abc import Mapping
 
 from bot import logmask
+from bot.ops import logs
 from bot.settings import PROJECT_ROOT, Settings, SettingsError
 
 
@@ -41,6 +44,8 @@ def rasa_argv(
         "SANIC_REQUEST_MAX_SIZE": str(settings.max_request_bytes),
         # endpoints.yml: tracker_store.record_exp (a string there; Redis takes it as-is).
         "KEFU_TRACKER_RETENTION_S": str(settings.tracker_retention_s),
+        # Read by rasa.core.lock_store when Rasa imports it (below, after this is set).
+        "TICKET_LOCK_LIFETIME": str(settings.ticket_lock_lifetime_s),
     }
     args = [
         "rasa",
@@ -72,6 +77,9 @@ def main() -> None:
         args, extra_env = rasa_argv(sys.argv[1:])
     except SettingsError as e:
         sys.exit(f"bot.rasa_server: {e}")
+    # KEFU_LOG_FORMAT=json from the first line; bot.ops.channel applies it again once Rasa
+    # has installed its own handlers (credentials.yml loads it).
+    logs.apply(Settings.from_env().log_format)
     # Settings Rasa and Sanic read themselves (endpoints.yml's ${...}, SANIC_*): the one
     # place we write the environment, for the `rasa run` below in this same process.
     os.environ.update(extra_env)

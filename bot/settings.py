@@ -336,6 +336,17 @@ class Settings(BaseSettings):
         _int(60, 10 * 365 * DAY_S, "a whole number of seconds"),
         "2592000 (30 days)",
     )
+    ticket_lock_lifetime_s: int = _var(
+        30,
+        "TICKET_LOCK_LIFETIME",
+        "rasa",
+        "seconds a turn holds its conversation's lock in Redis (Rasa's own variable, set by "
+        "`bot.rasa_server`; Rasa's default is 60). A Rasa killed mid-turn leaves its lock "
+        "until then, delaying that conversation's next reply; it must outlast the slowest "
+        "turn (actions wait at most 10 s for a dependency), or two turns of one "
+        "conversation could overlap",
+        _int(5, 3600, "a whole number of seconds"),
+    )
 
     # ---- actions
     actions_host: str = _var(
@@ -781,6 +792,26 @@ class Settings(BaseSettings):
         _seconds(1, True),
     )
 
+    # ---- observability (bot/ops: /metrics, /healthz, /readyz, log format)
+    metrics_token: SecretStr | None = _var(
+        None,
+        "KEFU_METRICS_TOKEN",
+        "observability",
+        "bearer token Prometheus sends for `/metrics` (desk, action server) and "
+        "`/webhooks/ops/metrics` (Rasa), and opens nothing else; with none set every scrape "
+        f"is refused; {_SECRET_HINT}",
+        _secret,
+        "*(unset: `start.sh` generates one into `.run/metrics_token`)*",
+    )
+    log_format: str = _var(
+        "text",
+        "KEFU_LOG_FORMAT",
+        "observability",
+        "`text`, or `json`: one JSON object a line (time, level, logger, message, masked "
+        "conversation id) from the desk, Rasa and the action server",
+        _choice("text", "json"),
+    )
+
     # ---- scripts
     run_dir: str = _var(
         ".run/",
@@ -796,6 +827,32 @@ class Settings(BaseSettings):
         "scripts",
         "the Python environment the scripts use",
         shown="`.venv/`",
+        read_by="scripts",
+    )
+    fleet_port: int = _var(
+        8080,
+        "FLEET_PORT",
+        "scripts",
+        "`fleet.sh`: nginx's public port, the fleet's one entry (website, console, socket.io, "
+        "SMS webhooks); the Rasa replicas take `RASA_PORT` and up, and Rasa calls the action "
+        "servers through nginx on `ACTIONS_PORT`",
+        _PORT,
+        read_by="scripts",
+    )
+    fleet_actions_port: int = _var(
+        5155,
+        "FLEET_ACTIONS_PORT",
+        "scripts",
+        "`fleet.sh`: the first action server's port (one port per replica, upwards)",
+        _PORT,
+        read_by="scripts",
+    )
+    fleet_desk_port: int = _var(
+        8100,
+        "FLEET_DESK_PORT",
+        "scripts",
+        "`fleet.sh`: the first desk's port (one port per replica, upwards)",
+        _PORT,
         read_by="scripts",
     )
 

@@ -5,15 +5,18 @@
 #   scripts/setup.sh         what runs (start.sh): requirements.txt, npm dependencies
 #   scripts/setup.sh --dev   and what tests (test.sh, CI): requirements-dev.txt, npm
 #                            devDependencies, Chromium, the nginx binary, openssl
+#   scripts/setup.sh --fleet what runs, and the nginx binary (fleet.sh)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$KEFU_ROOT"
 
 dev=0
+with_nginx=0
 case "${1:-}" in
-  --dev) dev=1 ;;
+  --dev) dev=1 with_nginx=1 ;;
+  --fleet) with_nginx=1 ;;
   "") ;;
-  *) kefu_die "usage: scripts/setup.sh [--dev]" ;;
+  *) kefu_die "usage: scripts/setup.sh [--dev|--fleet]" ;;
 esac
 
 SUDO=""
@@ -24,11 +27,13 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v npm >/dev/null || need_apt+=(nodejs npm)
 command -v curl >/dev/null || need_apt+=(curl ca-certificates)
 if [ "$dev" = 1 ]; then
-  # Chromium for the browser tests; nginx only the binary, to test deploy/nginx.conf;
-  # openssl makes the test certificate.
+  # Chromium for the browser tests; openssl makes the proxy test's certificate.
   command -v chromium >/dev/null || need_apt+=(chromium)
-  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
   command -v openssl >/dev/null || need_apt+=(openssl)
+fi
+if [ "$with_nginx" = 1 ]; then
+  # Only the binary: tests run deploy/nginx.conf, fleet.sh its own configuration.
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   kefu_log "installing OS packages: ${need_apt[*]}"

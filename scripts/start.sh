@@ -29,23 +29,11 @@ trap 'stop_all; exit 0' INT TERM  # Ctrl-C is the normal way to stop
 trap stop_all EXIT
 
 # Secrets come from the environment; for a local start, make them and keep them in
-# .run/ (kefu_secret, scripts/defaults.sh).
-export DESK_API_TOKEN="${DESK_API_TOKEN:-$(kefu_secret desk_api_token)}"
-export RASA_TOKEN="${RASA_TOKEN:-$(kefu_secret rasa_token)}"
-export KEFU_ACTION_TOKEN="${KEFU_ACTION_TOKEN:-$(kefu_secret action_token)}"
-export KEFU_WEB_SESSION_SECRET="${KEFU_WEB_SESSION_SECRET:-$(kefu_secret web_session_secret)}"
-# Offline (no Twilio account): a local token in place of Twilio's, so the desk's SMS
-# simulator (/console/simulator) signs webhooks as Twilio would and Rasa checks them the same
-# way. With TWILIO_ACCOUNT_SID set, TWILIO_AUTH_TOKEN must be the account's real token.
-if [ -z "${TWILIO_ACCOUNT_SID:-}" ]; then
-  export TWILIO_AUTH_TOKEN="${TWILIO_AUTH_TOKEN:-$(kefu_secret sms_local_token)}"
-fi
+# .run/ (kefu_export_secrets, scripts/env.sh).
+kefu_export_secrets
 
-# Kefu's own Redis unless REDIS_URL points elsewhere. An active venv sets REDIS_URL to the
-# same local URL (scripts/defaults.sh): that still means "ours".
-local_redis_url="$(kefu_local_redis_url)"
-if [ -z "${REDIS_URL:-}" ] || [ "$REDIS_URL" = "$local_redis_url" ]; then
-  export REDIS_URL="$local_redis_url"
+# Kefu's own Redis unless REDIS_URL points elsewhere.
+if kefu_wants_local_redis; then
   kefu_local_redis
   [ -z "$kefu_redis_pid" ] || pids+=("$kefu_redis_pid")
 fi

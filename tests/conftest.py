@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -38,6 +38,7 @@ RASA_TOKEN = "7e57" + "a" * 60  # Rasa's HTTP API, passed in the environment onl
 ACTION_TOKEN = "7e57" + "b" * 60  # KEFU_ACTION_TOKEN: Rasa -> action server
 REDIS_PASSWORD = "7e57" + "c" * 60  # requirepass of the test redis-server
 WEB_SESSION_SECRET = "7e57" + "d" * 60  # KEFU_WEB_SESSION_SECRET: signs web session tokens
+METRICS_TOKEN = "7e57" + "e" * 60  # KEFU_METRICS_TOKEN: Prometheus's scrape token
 
 # The handoff/desk fixtures (Redis DB 3, the stand-in Rasa, desk apps and processes) serve
 # tests/handoff, tests/desk, tests/actions, tests/channels, tests/bot and the stack suites.
@@ -85,15 +86,18 @@ class RedisServer:
         return f"redis://:{self.password}@127.0.0.1:{self.port}/{db}"
 
 
-def start_redis(data: Path, *config: str, password: str | None = REDIS_PASSWORD) -> RedisServer:
-    """A real redis-server with the project's redis.conf plus `config` lines, data in `data`.
+def start_redis(
+    data: Path, *config: str, password: str | None = REDIS_PASSWORD, port: int | None = None
+) -> RedisServer:
+    """A real redis-server with the project's redis.conf plus `config` lines, data in `data`
+    (`port`: a free one unless given, e.g. to start a stopped server again).
 
     Configuration goes in on stdin, like start.sh does: the password stays off the command
     line, which every local user can read.
     """
     if not shutil.which("redis-server"):
         pytest.fail("redis-server is not installed; run scripts/setup.sh")
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         ["redis-server", "-", "--port", str(port), "--dir", str(data)],
         stdin=subprocess.PIPE,
@@ -131,14 +135,36 @@ class Stack:
     actions_url: str = ""
     # The processes, for tests of what they expose (bound addresses, cmdlines).
     procs: tuple[subprocess.Popen, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+    def kill(self, name: str) -> None:
+        """SIGKILLs the stack's process `name` (a STACK_COMMANDS key), like a crash: no
+        shutdown hook runs. Start it again with `start(name)` before the test ends."""
+        [proc] = [p for p in self.procs if p.args == STACK_COMMANDS[name] and p.poll() is None]
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(15)
+        self.procs = tuple(p for p in self.procs if p is not proc)
+
+    def start(self, name: str) -> None:
+        """Starts `name` again as the stack started it; returns once it answers."""
+        health = {
+            "actions": f"{self.actions_url}/health",
+            "rasa": f"{self.rasa_url}/",
+            "desk": f"{self.desk_url}/healthz",
+        }[name]
+        proc = start_process(name, self.env, self.logs, append=True)
+        self.procs = (*self.procs, proc)
+        wait_until(lambda: http_ok(health), 240, name, [proc])
 
 
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+def _spawn(
+    args: list[str], env: dict[str, str], log: Path, append: bool = False
+) -> subprocess.Popen:
     return subprocess.Popen(
         args,
         cwd=ROOT,
         env=env,
-        stdout=log.open("wb"),
+        stdout=log.open("ab" if append else "wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -175,6 +201,7 @@ def stack_env(
         "RASA_TOKEN": RASA_TOKEN,
         "KEFU_ACTION_TOKEN": ACTION_TOKEN,
         "KEFU_WEB_SESSION_SECRET": WEB_SESSION_SECRET,
+        "KEFU_METRICS_TOKEN": METRICS_TOKEN,
         "ACTIONS_PORT": str(actions_port),
         "RASA_PORT": str(rasa_port),
         "KEFU_CORS_ORIGINS": f"http://127.0.0.1:{desk_port} http://localhost:{desk_port}",
@@ -194,8 +221,10 @@ STACK_COMMANDS = {
 }
 
 
-def start_process(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen:
-    return _spawn(STACK_COMMANDS[name], env, logs / f"{name}.log")
+def start_process(
+    name: str, env: dict[str, str], logs: Path, append: bool = False
+) -> subprocess.Popen:
+    return _spawn(STACK_COMMANDS[name], env, logs / f"{name}.log", append)
 
 
 def stop_processes(procs: list[subprocess.Popen]) -> None:
@@ -218,20 +247,22 @@ def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -
     rasa_port, actions_port, desk_port = free_port(), free_port(), free_port()
     env = stack_env(redis_server, rasa_port, actions_port, desk_port)
     procs = [start_process(name, env, logs) for name in ("actions", "rasa", "desk")]
+    stack = Stack(
+        f"http://127.0.0.1:{rasa_port}",
+        f"http://127.0.0.1:{desk_port}",
+        redis_server,
+        logs,
+        f"http://127.0.0.1:{actions_port}",
+        tuple(procs),
+        env,
+    )
     try:
         wait_until(
             lambda: http_ok(f"http://127.0.0.1:{actions_port}/health"), 60, "action server", procs
         )
         wait_until(lambda: http_ok(f"http://127.0.0.1:{desk_port}/healthz"), 30, "desk", procs)
         wait_until(lambda: http_ok(f"http://127.0.0.1:{rasa_port}/"), 180, "rasa", procs)
-        yield Stack(
-            f"http://127.0.0.1:{rasa_port}",
-            f"http://127.0.0.1:{desk_port}",
-            redis_server,
-            logs,
-            f"http://127.0.0.1:{actions_port}",
-            tuple(procs),
-        )
+        yield stack
     except BaseException:
         for log in sorted(logs.iterdir()):
             sys.stderr.write(
@@ -239,7 +270,7 @@ def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -
             )
         raise
     finally:
-        stop_processes(procs)
+        stop_processes([*procs, *stack.procs])  # and any a test started again
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -358,8 +358,9 @@ SETTINGS_MODULE = ROOT / "bot" / "settings.py"
 # Where the environment may be touched outside bot/settings.py, and why. Writes only:
 # these hand settings to code that reads the environment itself.
 ENVIRON_ALLOWED = {
-    "bot/rasa_server.py": "writes SANIC_REQUEST_MAX_SIZE and KEFU_TRACKER_RETENTION_S for "
-    "Sanic and endpoints.yml, read by the `rasa run` it starts in the same process",
+    "bot/rasa_server.py": "writes SANIC_REQUEST_MAX_SIZE, KEFU_TRACKER_RETENTION_S and "
+    "TICKET_LOCK_LIFETIME for Sanic, endpoints.yml and Rasa's lock store, read by the "
+    "`rasa run` it starts in the same process",
     "actions/server.py": "writes SANIC_HOST, which rasa_sdk's server binds",
 }
 

@@ -46,9 +46,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncRedisManager, AsyncServer
 
-from bot import db, logmask, settings
+from bot import action_retry, db, logmask, settings
 from bot.identity.tokens import Signer, TokenConfigError, new_web_id
 from bot.language import DEFAULT, SUPPORTED, detect_language, language_of_hint
+from bot.ops.turns import observed
 from bot.ratelimit import Limiter, Quota
 from bot.settings import PROJECT_ROOT
 from bot.surveys import presence
@@ -56,6 +57,8 @@ from bot.surveys import presence
 logger = logging.getLogger(__name__)
 # credentials.yml makes every Rasa process import this module: mask phones in all its logs.
 logmask.install()
+# ... and retry custom-action calls the action server was not there to take.
+action_retry.install()
 
 # The largest socket.io packet accepted (engine.io closes the socket on a bigger one).
 # It must hold the longest message however a client encodes it: JSON may escape every
@@ -83,7 +86,7 @@ CLIENT_METADATA = {
 }
 
 TEXTS_FILE = PROJECT_ROOT / "content" / "web" / "texts.yml"
-TEXT_CODES = ("rate_limited", "no_session", "invalid", "unavailable")
+TEXT_CODES = ("rate_limited", "no_session", "invalid", "unavailable", "unanswered")
 
 # Metadata keys of a bot message the widget may see (everything else stays server-side).
 PUBLIC_METADATA = ("agent_name", "kefu_event")
@@ -143,8 +146,10 @@ class WebChatOutput(SocketIOOutput):
     def __init__(self, sio: Any, bot_message_evt: str, namespace: str | None = None) -> None:
         super().__init__(sio, bot_message_evt)
         self.namespace = namespace
+        self.sent = 0  # messages emitted: a turn that emitted none said nothing
 
     async def _send_message(self, socket_id: str, response: Any) -> None:
+        self.sent += 1
         await self.sio.emit(
             self.bot_message_evt, response, room=socket_id, namespace=self.namespace
         )
@@ -194,6 +199,7 @@ class WebChatInput(SocketIOInput):
         )
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        on_new_message = observed(on_new_message, self.name())  # kefu_turns_total, log context
         sio = self._make_server()
         webhook: Blueprint = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
@@ -327,18 +333,26 @@ class WebChatInput(SocketIOInput):
                         sid, "rate_limited", f"too many messages; retry in {wait:.0f} s", language
                     )
                     return
+            output = WebChatOutput(sio, self.bot_message_evt, ns)
             message = UserMessage(
                 data.get("message") or "",
-                WebChatOutput(sio, self.bot_message_evt, ns),
+                output,
                 conversation_id,
                 input_channel=self.name(),
                 metadata=client_metadata(data.get(self.metadata_key)),
             )
             try:
-                await on_new_message(message)
+                with action_retry.watch() as calls:
+                    await on_new_message(message)
             except Exception:  # noqa: BLE001 - one failed turn must not end the socket
                 logger.exception("web chat turn failed")
                 await refuse(sid, "unavailable", "the turn failed", language)
+                return
+            # Rasa goes on quietly when a custom action fails (the action server down): the
+            # customer hears that this message was not handled, never nothing.
+            if calls.needs_apology(answered=output.sent > 0):
+                logger.warning("web chat turn: actions %s failed; apologising", calls.failed)
+                await refuse(sid, "unanswered", "the bot's actions failed", language)
 
         return webhook
 

@@ -18,6 +18,7 @@ from bot.desk import simulator as sms_simulator
 from bot.desk.auth import api_token_middleware
 from bot.http import REDIS, SETTINGS, WORKERS
 from bot.notices import worker as notices_worker
+from bot.ops import desk as ops
 from bot.outages import api as outages_api
 from bot.outages import console as outages_console
 from bot.reports import api as reports_api
@@ -143,4 +144,5 @@ def create_app(settings: Settings) -> web.Application:
     sms_simulator.setup(app)
     redis_watch.setup(app)
     surveys_worker.setup(app)  # return visits: scheduler, low-rating alerts
+    ops.setup(app)  # /metrics (KEFU_METRICS_TOKEN), /readyz
     return app

@@ -1,8 +1,8 @@
 """Authentication for the desk's HTTP APIs (bearer token from DESK_API_TOKEN), and who the
 client is behind a reverse proxy.
 
-Public: the demo website and its assets, and the health check. Everything
-under /api/ needs the token.
+Public: the demo website and its assets, and the health checks (/healthz, /readyz).
+Everything under /api/ needs the token; /metrics needs KEFU_METRICS_TOKEN (bot/ops/desk.py).
 
 X-Forwarded-For and X-Forwarded-Proto are believed only when the connection comes from a
 proxy listed in KEFU_TRUSTED_PROXIES: anyone else could write them, and the login

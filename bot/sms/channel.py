@@ -22,7 +22,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import db, logmask
+from bot import action_retry, db, logmask
+from bot.ops.turns import observed
 from bot.sms.consumer import POLL_S, InboxConsumer
 from bot.sms.keywords import Keywords, load_keywords, load_texts
 from bot.sms.menu import load_menu
@@ -34,6 +35,8 @@ from bot.sms.turns import OnNewMessage, TurnRunner
 logger = logging.getLogger(__name__)
 # credentials.yml makes every Rasa process import this module: mask phones in all its logs.
 logmask.install()
+# ... and retry custom-action calls the action server was not there to take.
+action_retry.install()
 
 
 class SmsInput(InputChannel):
@@ -84,6 +87,7 @@ class SmsInput(InputChannel):
         return SmsOutboxOutput(self.redis(), self.texts)
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        on_new_message = observed(on_new_message, self.name())  # kefu_turns_total, log context
         bp = Blueprint("sms_webhook", __name__)
 
         @bp.route("/", methods=["GET"])

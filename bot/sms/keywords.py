@@ -79,7 +79,8 @@ def load_keywords(path: Path = DATA_DIR / "keywords.yml") -> Keywords:
 def load_texts(path: Path = DATA_DIR / "texts.yml") -> dict[str, str]:
     data = load_yaml(path)
     required = ("opted_out", "opted_out_form", "opted_in", "help", "media_only", "empty", "error")
-    missing = [k for k in (*required, "choose_zh", "choose_en") if not isinstance(data.get(k), str)]
+    per_language = ("choose_zh", "choose_en", "unanswered_zh", "unanswered_en")
+    missing = [k for k in (*required, *per_language) if not isinstance(data.get(k), str)]
     if missing:
         raise ValueError(f"{path}: missing texts {missing}")
     return {k: str(v) for k, v in data.items()}

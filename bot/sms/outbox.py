@@ -37,6 +37,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bot import streams
+from bot.ops.metrics import OUTBOX_FINISHED
 from bot.phones import InvalidPhone, to_e164
 from bot.sms import segments, sink
 from bot.sms.settings import Retention
@@ -640,6 +641,7 @@ async def mark_sent(
         pipe.rpush(history_key(message_id), _event(event="sent", twilio_sid=twilio_sid))
         _ack(pipe, entry_id)
         await pipe.execute()
+    OUTBOX_FINISHED.labels("sent").inc()
 
 
 async def deliver_local(
@@ -685,6 +687,7 @@ async def deliver_local(
         pipe.rpush(history_key(message.id), _event(event="delivered", transport="local"))
         _ack(pipe, entry_id)
         await pipe.execute()
+    OUTBOX_FINISHED.labels("delivered").inc()
 
 
 async def defer(
@@ -753,6 +756,7 @@ async def finish(
         )
         _ack(pipe, entry_id)
         await pipe.execute()
+    OUTBOX_FINISHED.labels(status).inc()
 
 
 async def release_due(redis: aioredis.Redis, now: float | None = None, limit: int = 100) -> int:

@@ -20,6 +20,8 @@ from rasa.core.channels.channel import UserMessage
 from rasa.shared.core.constants import REQUESTED_SLOT
 from rasa.shared.core.events import ActiveLoop, SlotSet
 
+from bot import action_retry
+from bot.language import DEFAULT, SUPPORTED, detect_language
 from bot.sms import inbox, optout, outbox
 from bot.sms.conversation import (
     button_choices,
@@ -229,6 +231,19 @@ class TurnRunner:
         tracker = await agent.tracker_store.retrieve(conversation)
         return bool(tracker is not None and tracker.is_paused())
 
+    async def _language(self, conversation: str, body: str) -> str:
+        """The language of the message, else the conversation's `language` slot."""
+        detected = detect_language(body)
+        if detected:
+            return detected
+        agent = getattr(getattr(self.app, "ctx", None), "agent", None)
+        if agent is not None and agent.tracker_store is not None:
+            tracker = await agent.tracker_store.retrieve(conversation)
+            slot = tracker.get_slot("language") if tracker is not None else None
+            if slot in SUPPORTED:
+                return str(slot)
+        return DEFAULT
+
     async def _turn(self, payload: dict[str, Any], on_new_message: OnNewMessage) -> None:
         sid, phone = payload["sid"], payload["phone"]
         conversation = conversation_id(phone)
@@ -259,14 +274,26 @@ class TurnRunner:
             message_id=sid,
             metadata=metadata,
         )
+        timed_out = False
         try:
-            await asyncio.wait_for(on_new_message(message), timeout=self.settings.turn_timeout_s)
+            with action_retry.watch() as calls:
+                await asyncio.wait_for(
+                    on_new_message(message), timeout=self.settings.turn_timeout_s
+                )
         except asyncio.TimeoutError:
             logger.error("bot turn for SMS %s timed out", sid)
             output.parts.append(self.texts["error"])
+            timed_out = True  # that text apologises already
+        # Rasa goes on quietly when a custom action fails (the action server down): the
+        # customer hears that this message was not handled, never nothing.
+        apologise = not timed_out and calls.needs_apology(answered=bool(output.parts))
+        if apologise:
+            logger.warning("SMS %s: actions %s failed; apologising", sid, calls.failed)
+            language = await self._language(conversation, payload["body"])
+            output.parts.append(self.texts[f"unanswered_{language}"])
         # A new number's first answer is followed by the menu, unless that answer has
         # choices of its own or handed the customer to a person.
-        menu = self.menu
+        menu = None if apologise else self.menu
         if menu and not await is_first_contact(redis, phone, sid, menu.remember_s):
             menu = None
         if output.payloads or not output.parts or (menu and await self._handed_over(conversation)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from bot.ops.metrics import SLA_BREACHES
 from bot.tasks import Periodic, Workers
 from bot.tickets.sla import Clock, utc_now
 
@@ -49,6 +50,7 @@ class SlaMonitor:
                         escalation.from_grade,
                         escalation.to_grade,
                     )
+                    SLA_BREACHES.labels(escalation.kind).inc()
                     done.append(escalation)
             if len(due) < self.BATCH:
                 break

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from rasa_sdk.events import FollowupAction
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.complaints import (
@@ -332,3 +332,60 @@ async def test_fault_injection_holds_only_the_first_answer(monkeypatch: pytest.M
     started = time.monotonic()
     again, _ = await submit(form_tracker(SMS_ID, channel="sms"))
     assert again == first and time.monotonic() - started < 1.0
+
+
+# ---------------------------------------------------------------- a submit that failed (issue 13)
+def reopened(tracker: Any, again: str = "7") -> Any:
+    """The tracker after a failed submit re-opened the form and the customer said "是" again."""
+    confirm = tracker.events[-1]
+    tracker.events = [
+        *tracker.events,
+        {"event": "action", "name": "action_submit_complaint", "timestamp": 4.0},
+        {"event": "slot", "name": "complaint_confirm", "value": None, "timestamp": 4.1},
+        {"event": "action", "name": "complaint_form", "timestamp": 4.2},
+        {"event": "active_loop", "name": "complaint_form", "timestamp": 4.3},
+        {**confirm, "message_id": "SM" + again * 32, "timestamp": 5.0},
+    ]
+    return tracker
+
+
+async def test_a_failed_submit_keeps_the_answers_and_offers_the_summary_again(
+    monkeypatch: pytest.MonkeyPatch, tickets_redis: str
+) -> None:
+    from actions import services
+    from tests.conftest import free_port
+
+    # Redis unreachable: the write fails like it did after a restart.
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    services.tickets.cache_clear()
+    services.redis.cache_clear()
+    dispatcher = CollectingDispatcher()
+    events = await ActionSubmitComplaint().run(dispatcher, form_tracker(SMS_ID, "sms"), {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_complaint_not_stored"]
+    # Only the confirmation is asked again: the form re-opens at the summary, so the "是"
+    # the apology asks for reaches the form and submits the same answers.
+    assert events == [SlotSet("complaint_confirm", None), FollowupAction("complaint_form")]
+
+    # The re-opened form validates what it holds again: every answer stands.
+    form = ValidateComplaintForm()
+    for slot, value in complete().items():
+        if slot in FORM_SLOTS[:4]:
+            result = await getattr(form, f"validate_{slot}")(
+                value, CollectingDispatcher(), make_tracker("是", intent="affirm"), {}
+            )
+            assert result[slot] == value, slot
+
+
+async def test_yes_after_a_failed_submit_files_the_complaint_once() -> None:
+    from actions import services
+
+    first = form_tracker(SMS_ID, "sms")
+    retry = reopened(form_tracker(SMS_ID, "sms"))
+    # The re-opened form is the same complaint: the same idempotency key.
+    assert complaint_key(retry) == complaint_key(first)
+    # Suppose the failed write did land (its answer was lost): the retry finds that ticket.
+    landed, _ = await submit(first)
+    number, ticket = await submit(retry)
+    assert number == landed and ticket.phone == "+8613800138000"
+    page = await services.tickets().store.list(limit=10)
+    assert [t.number for t in page.items] == [landed]

@@ -28,7 +28,11 @@ def test_rasa_runs_on_loopback_with_the_token_in_memory_and_desk_cors() -> None:
     assert f"--auth-token={TOKEN}" in args
     cors = args[args.index("--cors") + 1 :]
     assert cors == ["http://localhost:8100", "http://127.0.0.1:8100"]
-    assert extra == {"SANIC_REQUEST_MAX_SIZE": "1048576", "KEFU_TRACKER_RETENTION_S": "2592000"}
+    assert extra == {
+        "SANIC_REQUEST_MAX_SIZE": "1048576",
+        "KEFU_TRACKER_RETENTION_S": "2592000",
+        "TICKET_LOCK_LIFETIME": "30",
+    }
 
 
 def test_rasa_settings_from_the_environment() -> None:
@@ -38,11 +42,16 @@ def test_rasa_settings_from_the_environment() -> None:
         "KEFU_CORS_ORIGINS": "https://kefu.example.com https://www.example.com",
         "KEFU_MAX_REQUEST_BYTES": "65536",
         "KEFU_TRACKER_RETENTION_S": "86400",
+        "TICKET_LOCK_LIFETIME": "45",
     }
     args, extra = rasa_argv(["--debug"], env)
     assert args[args.index("--interface") + 1] == "10.0.0.5"
     assert args[-3:] == ["https://kefu.example.com", "https://www.example.com", "--debug"]
-    assert extra == {"SANIC_REQUEST_MAX_SIZE": "65536", "KEFU_TRACKER_RETENTION_S": "86400"}
+    assert extra == {
+        "SANIC_REQUEST_MAX_SIZE": "65536",
+        "KEFU_TRACKER_RETENTION_S": "86400",
+        "TICKET_LOCK_LIFETIME": "45",
+    }
 
 
 @pytest.mark.parametrize(
