@@ -34,6 +34,7 @@ from bot.accounts import get_backend
 from bot.accounts.areas import area as known_area
 from bot.accounts.areas import find_area, load_areas
 from bot.accounts.backend import BackendUnavailable
+from bot.tickets.errors import InvalidField
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,9 @@ REQUESTS = ("report_outage", "ask_outage_info", "ask_bill", "subscribe", "unsubs
 # Requests about the customer's own account or subscriptions: a verified phone only.
 OWN_DATA = frozenset({"ask_bill", "subscribe", "unsubscribe"})
 LOOKUP_TIMEOUT_S = 5.0
-FAILURES = (BackendUnavailable, RedisError, OSError, asyncio.TimeoutError)
+# InvalidField: a channel that knows no phone for the fault ticket (Rasa's REST channel,
+# not one of ours) gets the same polite answer, not an action server error.
+FAILURES = (BackendUnavailable, RedisError, OSError, asyncio.TimeoutError, InvalidField)
 
 
 def request_of(tracker: Tracker) -> str | None:

@@ -1,10 +1,10 @@
-"""SMS channel benchmark: Kefu's channel versus Rasa's stock Twilio channel, same run.
+"""SMS channel benchmark: Kefu's SMS path versus Rasa's stock Twilio channel, same run.
 
 Starts its own Redis (the project's durable redis.conf), action server, a Prism mock of
-Twilio's API (for the stock channel's outbound calls) and ONE `rasa run` with both input
-channels (bot.sms.channel.SmsInput at /webhooks/sms/, stock `twilio` at /webhooks/twilio/),
-then for each channel sends 200 signed webhooks from 20 concurrent senders (10 each, in
-sequence) and reports:
+Twilio's API (for the stock channel's outbound calls), a desk (Kefu's webhook,
+/webhooks/sms/webhook) and ONE `rasa run` with both input channels (bot.sms.channel.SmsInput
+consuming the inbox, stock `twilio` at /webhooks/twilio/), then for each channel sends 200
+signed webhooks from 20 concurrent senders (10 each, in sequence) and reports:
 
 - acknowledgement latency p50/p99/max, while the bot is busy with the earlier turns
   (Twilio gives up on a webhook after 15 s);
@@ -22,14 +22,10 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -37,16 +33,24 @@ import aiohttp
 import redis.asyncio as aioredis
 from twilio.request_validator import RequestValidator
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.support import (  # noqa: E402
+    ACCOUNT_SID,
+    MODEL,
+    ROOT,
+    Services,
+    free_port,
+    inbound,
+    percentile,
+    wait_http,
+    wait_log,
+)
 from bot.sms import outbox  # noqa: E402
 
-MODEL = ROOT / "models" / "latest.tar.gz"
 PRISM = ROOT / "node_modules" / ".bin" / "prism"
 SPEC = ROOT / "node_modules/@twilio-alpha/mcp/twilio-oai/spec/json/twilio_api_v2010.json"
 TOKEN = "bench-auth-token-0123456789abcdef"
-ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 TWILIO_TIMEOUT_S = 15.0
 QUESTIONS = [
     "电费怎么交",
@@ -75,96 +79,6 @@ if base:
         return _orig(self, method, url, *args, **kwargs)
     _h.TwilioHttpClient.request = _request
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float, proc: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback only
-                return
-        except Exception:  # noqa: BLE001 - not up yet
-            time.sleep(0.5)
-    raise TimeoutError(f"{what} not ready after {timeout}s")
-
-
-def wait_log(log: Path, text: str, timeout: float, proc: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        if text in log.read_text(errors="replace"):
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"{what} not ready after {timeout}s")
-
-
-class Services:
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.procs: list[subprocess.Popen] = []
-
-    def spawn(
-        self, args: list[str], env: dict[str, str], name: str
-    ) -> tuple[subprocess.Popen, Path]:
-        log = self.work / f"{name}.log"
-        proc = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.procs.append(proc)
-        return proc, log
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def inbound(body: str, phone: str, sid: str) -> dict[str, str]:
-    return {
-        "ToCountry": "US",
-        "ToState": "CA",
-        "SmsMessageSid": sid,
-        "NumMedia": "0",
-        "ToCity": "",
-        "FromZip": "",
-        "SmsSid": sid,
-        "FromState": "",
-        "SmsStatus": "received",
-        "FromCity": "",
-        "Body": body,
-        "FromCountry": "CN",
-        "To": "+14155550100",
-        "ToZip": "",
-        "NumSegments": "1",
-        "MessageSid": sid,
-        "AccountSid": ACCOUNT_SID,
-        "From": phone,
-        "ApiVersion": "2010-04-01",
-    }
 
 
 async def load(
@@ -235,7 +149,7 @@ async def bench(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="kefu-bench-sms-"))
     services = Services(work)
     try:
-        redis_port, actions_port, rasa_port, prism_port = (free_port() for _ in range(4))
+        redis_port, actions_port, rasa_port, prism_port, desk_port = (free_port() for _ in range(5))
         services.spawn(
             [
                 "redis-server",
@@ -277,6 +191,11 @@ async def bench(args: argparse.Namespace) -> None:
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "CUDA_VISIBLE_DEVICES": "",
             "SMS_PUBLIC_URL": "",
+            "DESK_PORT": str(desk_port),
+            "RASA_URL": f"http://127.0.0.1:{rasa_port}",
+            "RASA_TOKEN": "bench" + "1" * 59,
+            "DESK_API_TOKEN": "bench" + "2" * 59,
+            "KEFU_WEB_SESSION_SECRET": "bench" + "3" * 59,
         }
         bin_dir = Path(sys.executable).parent
         prism_proc, prism_log = services.spawn(
@@ -285,6 +204,7 @@ async def bench(args: argparse.Namespace) -> None:
             "prism",
         )
         actions_proc, _ = services.spawn([sys.executable, "-m", "actions.server"], env, "actions")
+        desk_proc, _ = services.spawn([sys.executable, "-m", "bot.desk"], env, "desk")
         rasa_proc, _ = services.spawn(
             [
                 str(bin_dir / "rasa"),
@@ -304,11 +224,13 @@ async def bench(args: argparse.Namespace) -> None:
         print(f"starting services (logs in {work}) ...", flush=True)
         wait_http(f"http://127.0.0.1:{actions_port}/health", 120, actions_proc, "action server")
         wait_log(prism_log, "Prism is listening", 120, prism_proc, "prism")
+        wait_http(f"http://127.0.0.1:{desk_port}/healthz", 120, desk_proc, "desk")
         wait_http(f"http://127.0.0.1:{rasa_port}/webhooks/sms/", 300, rasa_proc, "rasa")
         base = f"http://127.0.0.1:{rasa_port}"
+        kefu = f"http://127.0.0.1:{desk_port}/webhooks/sms/webhook"
         redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
         # Warm up both paths (first turns load lazily).
-        await load(f"{base}/webhooks/sms/webhook", "warm-up (kefu)", 4, 2, 90_000_000)
+        await load(kefu, "warm-up (kefu)", 4, 2, 90_000_000)
         await wait_replies(redis, 4, 120)
         await load(f"{base}/webhooks/twilio/webhook", "warm-up (stock)", 4, 2, 90_000_100)
         await redis.delete(outbox.RECENT)
@@ -318,7 +240,7 @@ async def bench(args: argparse.Namespace) -> None:
             f"load: {n} signed webhooks from {senders} concurrent senders per channel", flush=True
         )
         lat_k, start_k, _end_k, err_k = await load(
-            f"{base}/webhooks/sms/webhook", "kefu SmsInput", n, senders, 10_000_000
+            kefu, "kefu desk + SmsInput", n, senders, 10_000_000
         )
         done_k = await wait_replies(redis, n, 600)
         lat_s, start_s, end_s, err_s = await load(
@@ -327,7 +249,7 @@ async def bench(args: argparse.Namespace) -> None:
         await redis.close()
         print()
         print(f"Rasa 3.6.21, model {MODEL.name}, {os.cpu_count()} cores, same `rasa run` process")
-        report("kefu bot.sms (ack, then outbox)", lat_k, done_k - start_k, n, err_k)
+        report("kefu (desk acks, Rasa answers)", lat_k, done_k - start_k, n, err_k)
         report("stock rasa twilio (holds webhook)", lat_s, end_s - start_s, n, err_s)
     finally:
         services.stop()
