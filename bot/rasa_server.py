@@ -87,6 +87,9 @@ def main() -> None:
     sys.argv = args
     import rasa.__main__  # noqa: PLC0415 - heavy (TensorFlow); only once the settings are valid
 
+    from bot import speedups  # noqa: PLC0415 - imports Rasa
+
+    speedups.install()
     rasa.__main__.main()
 
 
