@@ -44,7 +44,7 @@ class TurnCalls:
     """The custom actions of one turn that failed for good."""
 
     failed: list[str] = field(default_factory=list)
-    # Of those, custom slot mappings (action_extract_phone): they say nothing themselves.
+    # Of those, custom slot mappings: they say nothing themselves.
     failed_mappings: list[str] = field(default_factory=list)
 
     def needs_apology(self, answered: bool) -> bool:
