@@ -13,7 +13,8 @@ RedisLockStore has three gaps that a fleet meets:
   Here a waiter goes ahead as soon as no live ticket numbered below its own remains.
 - waiters poll once a second, so a conversation's second message waited up to a second
   after the first was answered. Here they poll every POLL_S.
-The key also gets a Redis TTL, so a lock a crash left behind does not stay for good.
+The key also gets a Redis TTL, so a lock a crash left behind does not stay for good, and
+commands ride out a Redis restart (bot.db.ride_out_restarts).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from typing import Any
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import RedisLockStore
 from rasa.utils.endpoints import EndpointConfig
+
+from bot import db
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +89,7 @@ class KefuLockStore(RedisLockStore):
             kwargs.setdefault("host", endpoint_config.url or "localhost")
         kwargs.pop("type", None)
         super().__init__(**kwargs)
+        db.ride_out_restarts(self.red)
         self._issue = self.red.register_script(_ISSUE)
         self._return = self.red.register_script(_RETURN)
 

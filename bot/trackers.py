@@ -5,7 +5,8 @@ Rasa 3.6's RedisTrackerStore.save first retrieves the stored tracker to find the
 events for the event broker, then reads and deserialises it again to merge with it. Each
 read deserialises every event of the conversation, a tenth of a Rasa process's time under
 load (docs/performance.md). Here one read serves both; what is published and what is
-stored are the same as Rasa's.
+stored are the same as Rasa's. Its commands also ride out a Redis restart
+(bot.db.ride_out_restarts): a turn whose save failed would lose its events.
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ import rasa.shared.core.trackers
 from rasa.core.tracker_store import RedisTrackerStore
 from rasa.shared.core.trackers import DialogueStateTracker, TrackerEventDiffEngine
 
+from bot import db
+
 
 class KefuTrackerStore(RedisTrackerStore):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        db.ride_out_restarts(self.red)
+
     async def save(self, tracker: DialogueStateTracker, timeout: float | None = None) -> None:
         if not timeout and self.record_exp:
             timeout = self.record_exp

@@ -161,12 +161,14 @@ class AgentOps:
             agent=self.name_for(staff, conversation.language),
         )
         key = f"joined:{conversation.episode}"
+        events = [bot_event(text, self._metadata(staff, conversation, "agent_joined", key))]
         try:
-            await self.rasa.append(
-                conversation.id,
-                [bot_event(text, self._metadata(staff, conversation, "agent_joined", key))],
-                output_channel(conversation),
-            )
+            if not (await self.rasa.tracker(conversation.id)).get("paused"):
+                # action_handoff queued the customer but its pause never reached the
+                # tracker (its action server died mid-call): with an agent on the
+                # conversation the bot must stay quiet, and the hand-back must resume it.
+                events.insert(0, {"event": "pause"})
+            await self.rasa.append(conversation.id, events, output_channel(conversation))
         except RasaError:
             # The claim stands; the agent's first reply still reaches the customer.
             log.exception("join notice for %s not delivered", conversation.id)

@@ -54,10 +54,12 @@ async def test_claim_reply_note_ticket_hand_back(
     join = fake_rasa.posts[-1]
     assert join["query"]["output_channel"] == "socketio"
     assert join["query"]["execute_side_effects"] == "true"
-    assert join["events"][0]["event"] == "bot"
-    assert join["events"][0]["metadata"]["kefu_event"] == "agent_joined"
-    assert join["events"][0]["metadata"]["agent_name"] == "王芳"
-    assert "王芳" in join["events"][0]["text"]
+    # The tracker was not paused (action_handoff's pause was lost): the claim pauses it.
+    assert join["events"][0] == {"event": "pause"} and fake_rasa.paused["web-abc"]
+    assert join["events"][1]["event"] == "bot"
+    assert join["events"][1]["metadata"]["kefu_event"] == "agent_joined"
+    assert join["events"][1]["metadata"]["agent_name"] == "王芳"
+    assert "王芳" in join["events"][1]["text"]
     again = await post(desk, csrf, "/console/api/conversations/web-abc/claim")
     assert again.status == 409 and (await again.json())["code"] == "taken"
 
@@ -241,6 +243,8 @@ async def test_a_hand_back_rasa_missed_is_retried(
     await ops.claim("web-2", agent)
     fake_rasa.fail = True
     await ops.hand_back("web-2", agent)
+    assert fake_rasa.paused["web-2"]  # the claim paused it
+    fake_rasa.paused["web-2"] = False  # the hand-back reached Rasa though it answered 503
     fake_rasa.fail = False
     clock.advance(60)
     posts = len(fake_rasa.posts)
