@@ -3,16 +3,20 @@
 GET /api/sms/outbox?limit=50          newest outbox messages with their delivery record
 GET /api/sms/outbox/{id}              one message and its status history
 GET /api/sms/sink?limit=50&to=+86...  what the local sink "delivered" (offline mode)
+GET /api/sms/sending                  {"paused": episode or null, "alerts": [...]}: whether
+                                      a 401 from Twilio paused sending (bot.sms.pause)
 """
 
 from __future__ import annotations
+
+import time
 
 import redis.asyncio as aioredis
 from aiohttp import web
 
 from bot.http import REDIS, json_error, json_errors_for
 from bot.phones import InvalidPhone, to_e164
-from bot.sms import outbox, sink
+from bot.sms import outbox, pause, sink
 from bot.text import ascii_int
 
 MAX_LIMIT = 500
@@ -64,8 +68,19 @@ async def list_sink(request: web.Request) -> web.Response:
     return web.json_response({"messages": await sink.read(_redis(request), to=to, count=limit)})
 
 
+async def sending(request: web.Request) -> web.Response:
+    redis = _redis(request)
+    return web.json_response(
+        {
+            "paused": await pause.paused(redis),
+            "alerts": await pause.alerts(redis, time.time(), include_acknowledged=True),
+        }
+    )
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/sms/outbox", list_outbox)
     app.router.add_get("/api/sms/outbox/{id}", get_message)
     app.router.add_get("/api/sms/sink", list_sink)
+    app.router.add_get("/api/sms/sending", sending)
     app.middlewares.append(json_errors)

@@ -15,7 +15,10 @@ periodic tasks (bot.tasks) on the desk's app[WORKERS], shown on /healthz. Per me
 - retries 429, 5xx and network errors with exponential backoff and jitter, up to
   SMS_MAX_ATTEMPTS; records permanent errors (21610, 21211, 21614, any other 4xx)
   without retrying; after a timeout, checks Twilio before resending, so a message
-  is not sent twice.
+  is not sent twice;
+- on 401 (our credentials rejected, e.g. a rotated token) pauses sending for every desk
+  and raises one supervisor alert (bot.sms.pause): messages stay queued, one probe send
+  goes out now and then, and the first that succeeds resumes sending.
 Work is shared through the outbox's consumer group; entries a crashed worker held
 are reclaimed with XAUTOCLAIM.
 """
@@ -41,7 +44,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from bot.http import REDIS, WORKERS
-from bot.sms import optout, outbox
+from bot.sms import optout, outbox, pause
 from bot.sms.quiet_hours import release_time
 from bot.sms.ratelimit import RateLimiter
 from bot.sms.settings import SmsSettings, status_callback_url
@@ -99,6 +102,7 @@ class SendError(Exception):
     code: str
     message: str
     verify: bool = False  # the request may have reached Twilio
+    auth: bool = False  # Twilio rejected our credentials: pause, never fail the message
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
@@ -106,6 +110,11 @@ class SendError(Exception):
 
 def classify(exc: TwilioRestException) -> SendError:
     code = str(exc.code or exc.status)
+    if exc.status == 401:
+        # Not this message's fault: every message would fail alike until the
+        # credentials are fixed (bot.sms.pause).
+        reason = exc.msg or "authentication failed"
+        return SendError(True, code, f"HTTP 401: {reason}"[:300], auth=True)
     if exc.status == 429 or exc.status >= 500:
         return SendError(True, code, f"HTTP {exc.status}: {exc.msg}"[:300])
     reason = PERMANENT_ERRORS.get(exc.code or 0, exc.msg or "rejected")
@@ -197,8 +206,9 @@ class Sender:
 
     # ---- one message -------------------------------------------------------------------
 
-    async def process(self, entry_id: str | None, message_id: str) -> str:
-        """Handles one outbox entry; returns the message's status afterwards (for tests)."""
+    async def process(self, entry_id: str | None, message_id: str, probe: bool = False) -> str:
+        """Handles one outbox entry; returns the message's status afterwards (for tests).
+        `probe`: this worker holds the paused queue's probe turn (bot.sms.pause)."""
         state, message = await outbox.claim(self.redis, message_id)
         if message is None:
             if entry_id:
@@ -242,7 +252,7 @@ class Sender:
             slot = await self.limiter.acquire()
             await outbox.deliver_local(self.redis, message, entry_id, rate_slot_at=slot)
             return "delivered"
-        return await self._send(entry_id, message, resumed=state == "resume")
+        return await self._send(entry_id, message, resumed=state == "resume", probe=probe)
 
     async def _expire(self, entry_id: str | None, message: outbox.OutboxMessage) -> str:
         await outbox.finish(
@@ -279,9 +289,22 @@ class Sender:
         )
 
     async def _send(
-        self, entry_id: str | None, message: outbox.OutboxMessage, resumed: bool
+        self, entry_id: str | None, message: outbox.OutboxMessage, resumed: bool, probe: bool
     ) -> str:
         assert self.transport is not None
+        was_paused = await pause.paused(self.redis) is not None
+        if was_paused and not probe:
+            # Another desk met a 401: keep the message queued until a probe succeeds.
+            await outbox.defer(
+                self.redis,
+                message.id,
+                entry_id,
+                due=time.time() + self.settings.auth_probe_s,
+                reason="paused",
+                error="sending paused: Twilio rejected our credentials",
+                verify=message.verify,
+            )
+            return "deferred"
         try:
             if (resumed or message.verify) and message.attempts > 0:
                 # The last attempt may have reached Twilio (crash or timeout): never send twice.
@@ -304,12 +327,36 @@ class Sender:
             self.redis, message.id, entry_id, twilio_sid=sid, twilio_status=status
         )
         logger.info("SMS %s to %s sent (attempt %d)", message.id, message.to, attempt)
+        if was_paused and await pause.resume(self.redis) is not None:
+            logger.warning("Twilio accepted our credentials again: SMS sending resumed")
         return "sent"
 
     async def _failed(
         self, entry_id: str | None, message: outbox.OutboxMessage, err: SendError
     ) -> str:
         attempts = int(await self.redis.hget(outbox.msg_key(message.id), "attempts") or 0)
+        if err.auth:
+            episode, began = await pause.pause(self.redis, err.message)
+            if began:
+                logger.error(
+                    "Twilio rejected our credentials (%s): SMS sending paused for every desk "
+                    "(episode %s); messages stay queued",
+                    err,
+                    episode,
+                )
+            else:
+                logger.info("SMS %s: credentials still refused (%s)", message.id, err)
+            await outbox.defer(
+                self.redis,
+                message.id,
+                entry_id,
+                due=time.time() + self.settings.auth_probe_s,
+                reason="paused",
+                error=err.message,
+                error_code=err.code,
+                verify=err.verify,
+            )
+            return "deferred"
         if not err.retry:
             logger.warning("SMS %s to %s rejected: %s", message.id, message.to, err)
             if err.code == "21610":  # Twilio knows of a STOP we missed: remember it first
@@ -355,12 +402,14 @@ class Sender:
 
     # ---- loops -------------------------------------------------------------------------
 
-    async def _safe_process(self, entry_id: str, fields: dict[str, str] | None) -> None:
+    async def _safe_process(
+        self, entry_id: str, fields: dict[str, str] | None, probe: bool = False
+    ) -> None:
         if not fields or "id" not in fields:  # deleted entry still pending: just ack it
             await outbox.ack(self.redis, entry_id)
             return
         try:
-            await self.process(entry_id, fields["id"])
+            await self.process(entry_id, fields["id"], probe=probe)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -382,6 +431,14 @@ class Sender:
         """One round of a worker: waits up to 1 s for a new entry and handles it."""
         if self.stopping:  # shutting down: take nothing new; stop() cancels us while we wait
             await asyncio.Event().wait()
+        probe = False
+        if self.transport is not None and await pause.paused(self.redis) is not None:
+            # Paused (Twilio refused our credentials): read nothing, so messages stay in
+            # the stream, except one probe send per auth_probe_s across every desk.
+            probe = await pause.may_probe(self.redis, consumer, self.settings.auth_probe_s)
+            if not probe:
+                await asyncio.sleep(min(1.0, self.settings.auth_probe_s))
+                return
         async with self._busy():
             if not self._group_ready:  # here, not at startup: the desk starts without Redis
                 await outbox.ensure_group(self.redis)
@@ -395,7 +452,7 @@ class Sender:
                 raise
             for _stream, entries in batches or []:
                 for entry_id, fields in entries:
-                    await self._safe_process(entry_id, fields)
+                    await self._safe_process(entry_id, fields, probe)
 
     async def housekeeping_once(self) -> int:
         """Releases due deferred messages and reclaims stale pending ones; returns reclaimed."""

@@ -75,6 +75,13 @@ class SmsSettings:
     reply_window_s: float = 600.0
 
     @property
+    def auth_probe_s(self) -> float:
+        """While sending is paused by a 401 (bot.sms.pause), one probe send per this many
+        seconds: as often as a retried message goes (8 × SMS_RETRY_BASE_S, at least 1 s),
+        never rarer than SMS_RETRY_CAP_S. Defaults: 16 s."""
+        return min(self.retry_cap_s, max(1.0, self.retry_base_s * 8))
+
+    @property
     def live(self) -> bool:
         """True when there is a Twilio account to send through; else the local sink."""
         return bool(
