@@ -168,8 +168,13 @@ for ((i = 0; i < replicas; i++)); do
   n=$((i + 1))
   start "actions-$n" "127.0.0.1:$((actions_base + i))" \
     env ACTIONS_PORT="$((actions_base + i))" python -m actions.server
+  # Rasa at a lower CPU priority: when the cores are saturated, the desks (Twilio's
+  # acknowledgements, the console) and nginx still answer at once; bot turns queue instead.
+  # One TensorFlow thread each: several replicas on few cores otherwise oversubscribe
+  # (benchmarks/bench_stack.py, one replica: 24.6 -> 27.7 turns/s; two: 20.4 -> 23.5).
   start "rasa-$n" "127.0.0.1:$((RASA_PORT + i))" \
-    env RASA_PORT="$((RASA_PORT + i))" python -m bot.rasa_server
+    env RASA_PORT="$((RASA_PORT + i))" TF_INTER_OP_PARALLELISM_THREADS=1 \
+    TF_INTRA_OP_PARALLELISM_THREADS=1 nice -n 10 python -m bot.rasa_server
   # The desk reaches Rasa's HTTP API (handoff, return visits) on its own replica.
   start "desk-$n" "127.0.0.1:$((desk_base + i))" \
     env DESK_PORT="$((desk_base + i))" RASA_URL="http://127.0.0.1:$((RASA_PORT + i))" \
