@@ -21,11 +21,17 @@ train: ## Train the model if config, domain or data changed
 fleet: ## Replicas of Rasa, actions and desk behind nginx on :8080, restarted when they die (REPLICAS=2)
 	./scripts/fleet.sh --replicas $(or $(REPLICAS),2)
 
+chaos: ## Fault injection on a 2-replica fleet: SIGKILL each process kind mid-load, count losses and duplicates (SMALL=1: CI's size)
+	.venv/bin/python scripts/chaos.py $(if $(SMALL),--small,)
+
+bench: ## Full stack against stock rasa run: turns/s, latency, SMS acknowledgement, RSS (docs/performance.md)
+	.venv/bin/python benchmarks/bench_stack.py
+
 redis: ## Start Kefu's local Redis alone, in the background (for rasa shell; scripts/redis.sh stop)
 	./scripts/redis.sh
 
 lint: ## ruff check, format check and mypy (files and strictness: [tool.mypy] in pyproject.toml)
-	.venv/bin/ruff check bot actions tests scripts && .venv/bin/ruff format --check bot actions tests scripts && .venv/bin/mypy
+	.venv/bin/ruff check bot actions tests scripts benchmarks && .venv/bin/ruff format --check bot actions tests scripts benchmarks && .venv/bin/mypy
 
 unit: ## Only the fast pytest tests (no running stack)
 	.venv/bin/python -m pytest tests -m "not stack"
@@ -36,4 +42,4 @@ nlu-eval: ## NLU tables per language (held-out, blind, out-of-scope), then the h
 	rasa test nlu --model models/latest.tar.gz --nlu tests/nlu/heldout --out results/nlu --no-plot && \
 	python scripts/check_nlu_report.py results/nlu
 
-.PHONY: help setup start test train fleet redis lint unit nlu-eval
+.PHONY: help setup start test train fleet chaos bench redis lint unit nlu-eval

@@ -10,7 +10,7 @@ cd "$KEFU_ROOT"
 kefu_export_redis_fields "${REDIS_URL:-redis://127.0.0.1:6379/0}"
 
 kefu_log "ruff"
-ruff check bot actions tests scripts
+ruff check bot actions tests scripts benchmarks
 
 kefu_log "mypy"
 # Files and strictness: [tool.mypy] in pyproject.toml.
@@ -35,4 +35,5 @@ kefu_log "blind and out-of-scope NLU floors (per language)"
 python scripts/nlu_report.py --model "$model" --sets blind,oos --gate
 
 kefu_log "pytest"
-python -m pytest tests
+# The slowest tests are listed at the end: CI must stay well under 30 minutes.
+python -m pytest tests --durations=25
