@@ -39,7 +39,7 @@ desk_url, api_schema, schema = desk_openapi(DB, TOKEN, path_regex="^/api/outages
 
 
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 def test_schemathesis_finds_no_server_errors(case) -> None:  # type: ignore[no-untyped-def]
     # Every check but one: a schema cannot say that eta must come after starts_at, so a
     # well-formed outage ending before it starts is refused by design.
