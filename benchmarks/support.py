@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bot.desk.simulator import inbound_form
+
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "latest.tar.gz"
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -120,25 +122,6 @@ def rss_mb(pid: int) -> float:
 
 
 def inbound(body: str, phone: str, sid: str) -> dict[str, str]:
-    """The form Twilio posts for an inbound SMS, with its blank fields."""
-    return {
-        "ToCountry": "US",
-        "ToState": "CA",
-        "SmsMessageSid": sid,
-        "NumMedia": "0",
-        "ToCity": "",
-        "FromZip": "",
-        "SmsSid": sid,
-        "FromState": "",
-        "SmsStatus": "received",
-        "FromCity": "",
-        "Body": body,
-        "FromCountry": "CN",
-        "To": TWILIO_NUMBER,
-        "ToZip": "",
-        "NumSegments": "1",
-        "MessageSid": sid,
-        "AccountSid": ACCOUNT_SID,
-        "From": phone,
-        "ApiVersion": "2010-04-01",
-    }
+    """The form Twilio posts for an inbound SMS, with its blank fields (the phone
+    simulator's builder: one way to make it)."""
+    return inbound_form(phone, body, sid, TWILIO_NUMBER)
