@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import (
+    CountVectorsFeaturizer,
+)
+from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.blend import BlendedIntentClassifier, blend
+from bot.nlu.tokenizer import KefuJiebaTokenizer
+from tests.conftest import ROOT
+
+CONTEXT = ExecutionContext(GraphSchema({}), "test")
+EXAMPLES = {
+    "report_outage": ["停电了", "家里没电了", "my power is out", "no electricity at home"],
+    "ask_bill": ["电费多少", "这个月账单", "how much is my bill", "why is my bill so high"],
+    "greet": ["你好", "在吗", "hello", "hi there"],
+}
+
+
+def test_blend_weights_both_rankings_and_sorts() -> None:
+    diet = [{"name": "greet", "confidence": 0.9}, {"name": "ask_bill", "confidence": 0.1}]
+    ours = np.array([0.2, 0.8])  # ask_bill, report_outage
+    out = blend(diet, np.array(["ask_bill", "report_outage"]), ours, diet_weight=0.5)
+    assert [e["name"] for e in out] == ["greet", "report_outage", "ask_bill"]
+    assert out[0]["confidence"] == pytest.approx(0.45)
+    assert out[1]["confidence"] == pytest.approx(0.4)
+    assert out[2]["confidence"] == pytest.approx(0.15)
+    assert sum(e["confidence"] for e in out) == pytest.approx(1.0)
+
+
+def test_weight_one_is_diet_alone_and_zero_ours_alone() -> None:
+    diet = [{"name": "greet", "confidence": 1.0}]
+    classes = np.array(["greet", "ask_bill"])
+    assert blend(diet, classes, np.array([0.0, 1.0]), 1.0)[0]["name"] == "greet"
+    assert blend(diet, classes, np.array([0.0, 1.0]), 0.0)[0]["name"] == "ask_bill"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Tokenizer, featurizer and blend trained on a tiny set, the blend loaded back from
+    storage as a model would be."""
+    storage = LocalModelStorage(tmp_path_factory.mktemp("model"))
+    tokenizer = KefuJiebaTokenizer.create(
+        {**KefuJiebaTokenizer.get_default_config(), "dictionary_path": str(ROOT / "data/jieba")},
+        storage,
+        Resource("tokenizer"),
+        CONTEXT,
+    )
+    featurizer = CountVectorsFeaturizer.create(
+        {**CountVectorsFeaturizer.get_default_config(), "analyzer": "char_wb", "max_ngram": 3},
+        storage,
+        Resource("cv"),
+        CONTEXT,
+    )
+    data = TrainingData(
+        [Message({TEXT: t, INTENT: i}) for i, texts in EXAMPLES.items() for t in texts]
+    )
+    tokenizer.process_training_data(data)
+    featurizer.train(data)
+    featurizer.process_training_data(data)
+    config = {**BlendedIntentClassifier.get_default_config(), "diet_weight": 0.0}
+    resource = Resource("blend")
+    BlendedIntentClassifier.create(config, storage, resource, CONTEXT).train(data)
+    loaded = BlendedIntentClassifier.load(config, storage, resource, CONTEXT)
+    return {"tokenizer": tokenizer, "featurizer": featurizer, "blend": loaded, "data": data}
+
+
+def parse(trained: dict[str, Any], text: str, diet: list[dict[str, Any]]) -> Message:
+    message = Message({TEXT: text, "intent_ranking": diet})
+    trained["tokenizer"].process([message])
+    trained["featurizer"].process([message])
+    trained["blend"].process([message])
+    return message
+
+
+def test_a_saved_blend_loads_and_classifies(trained: dict[str, Any]) -> None:
+    message = parse(trained, "我家停电了", [])
+    assert message.get(INTENT)["name"] == "report_outage"
+    message = parse(trained, "my bill is so high", [])
+    assert message.get(INTENT)["name"] == "ask_bill"
+    ranking = message.get("intent_ranking")
+    assert {e["name"] for e in ranking} == set(EXAMPLES)
+    assert sum(e["confidence"] for e in ranking) == pytest.approx(1.0)
+
+
+def test_diet_weight_lets_the_earlier_ranking_decide(trained: dict[str, Any]) -> None:
+    component = trained["blend"]
+    component.config["diet_weight"] = 1.0
+    try:
+        diet = [{"name": "greet", "confidence": 1.0}]
+        assert parse(trained, "我家停电了", diet).get(INTENT)["name"] == "greet"
+    finally:
+        component.config["diet_weight"] = 0.0
+
+
+def test_training_data_keeps_its_labels(trained: dict[str, Any]) -> None:
+    # The response selector trains after the blend on the same data: its labels must stay.
+    data = trained["blend"].process_training_data(trained["data"])
+    assert {m.get(INTENT) for m in data.training_examples} == set(EXAMPLES)
