@@ -26,6 +26,7 @@ from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressi
 from rasa.shared.nlu.constants import INTENT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from scipy.sparse import vstack
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -118,11 +119,17 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
-        if not messages or not hasattr(self.clf, "classes_"):
+        if not hasattr(self.clf, "classes_"):
             return messages  # untrained (no intent examples): leave DIET's answer
-        probabilities = self.clf.predict_proba(self._create_X(messages))
+        # A message without words (empty, spaces) lacks some featurizers' sentence
+        # features, so its row is narrower: DIET's answer stands (the fallback's, then).
+        rows = [(m, self._create_X([m])) for m in messages]
+        usable = [(m, x) for m, x in rows if x.shape[1] == self.clf.n_features_in_]
+        if not usable:
+            return messages
+        probabilities = self.clf.predict_proba(vstack([x for _, x in usable]))
         weight = float(self.config["diet_weight"])
-        for message, ours in zip(messages, probabilities, strict=True):
+        for (message, _), ours in zip(usable, probabilities, strict=True):
             blended = blend(message.get(RANKING) or [], self.clf.classes_, ours, weight)
             if not blended:
                 continue

@@ -4,13 +4,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.sparse
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
 from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import (
     CountVectorsFeaturizer,
 )
-from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, INTENT, TEXT
+from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -106,3 +108,22 @@ def test_training_data_keeps_its_labels(trained: dict[str, Any]) -> None:
     # The response selector trains after the blend on the same data: its labels must stay.
     data = trained["blend"].process_training_data(trained["data"])
     assert {m.get(INTENT) for m in data.training_examples} == set(EXAMPLES)
+
+
+def test_a_message_narrower_than_the_training_rows_keeps_diets_answer(
+    trained: dict[str, Any],
+) -> None:
+    # Without words, some featurizers add no sentence feature (seen with "" in the bot).
+    diet = {"name": "nlu_fallback", "confidence": 1.0}
+    message = Message({TEXT: "", INTENT: diet, "intent_ranking": [diet]})
+    message.add_features(
+        Features(scipy.sparse.coo_matrix(np.ones((1, 3))), FEATURE_TYPE_SENTENCE, TEXT, "x")
+    )
+    trained["blend"].process([message])
+    assert message.get(INTENT) == diet
+
+
+@pytest.mark.parametrize("text", ["", "   ", "😀😀"])
+def test_messages_without_words_do_not_break_it(trained: dict[str, Any], text: str) -> None:
+    ranking = parse(trained, text, []).get("intent_ranking")
+    assert sum(e["confidence"] for e in ranking) == pytest.approx(1.0)
