@@ -39,6 +39,22 @@ TRUSTED = {"scipy.sparse._csr.csr_matrix"}
 logger = logging.getLogger(__name__)
 
 
+def _import_skops() -> Any:
+    """skops.io, imported without changing the root logger's level. Importing it imports
+    numpy.distutils, whose log module sets the root logger to WARNING: every INFO line
+    Rasa wrote after loading a model was lost."""
+    root = logging.getLogger()
+    level = root.level
+    import skops.io
+
+    root.setLevel(level)
+    return skops.io
+
+
+# At import, so the parent class's own `import skops.io` finds it loaded.
+sio = _import_skops()
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class BlendedIntentClassifier(LogisticRegressionClassifier):
     """Logistic regression on the pipeline's sentence features, averaged with the ranking
@@ -99,8 +115,6 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
         execution_context: ExecutionContext,
         **kwargs: Any,
     ) -> BlendedIntentClassifier:
-        import skops.io as sio
-
         component = cls.create(config, model_storage, resource, execution_context)
         try:
             with model_storage.read_from(resource) as model_dir:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -127,3 +129,16 @@ def test_a_message_narrower_than_the_training_rows_keeps_diets_answer(
 def test_messages_without_words_do_not_break_it(trained: dict[str, Any], text: str) -> None:
     ranking = parse(trained, text, []).get("intent_ranking")
     assert sum(e["confidence"] for e in ranking) == pytest.approx(1.0)
+
+
+def test_importing_it_keeps_the_root_loggers_level() -> None:
+    # skops imports numpy.distutils, which set the root logger to WARNING: Rasa's INFO
+    # lines stopped once a model was loaded.
+    code = (
+        "import logging; logging.basicConfig(level=logging.INFO); import bot.nlu.blend; "
+        "assert logging.getLogger().level == logging.INFO, logging.getLogger().level"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
