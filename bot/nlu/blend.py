@@ -97,16 +97,6 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
         )
 
     @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> BlendedIntentClassifier:
-        return cls(config, execution_context.node_name, model_storage, resource)
-
-    @classmethod
     def load(
         cls,
         config: dict[str, Any],
@@ -115,7 +105,7 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
         execution_context: ExecutionContext,
         **kwargs: Any,
     ) -> BlendedIntentClassifier:
-        component = cls.create(config, model_storage, resource, execution_context)
+        component = cls(config, execution_context.node_name, model_storage, resource)
         try:
             with model_storage.read_from(resource) as model_dir:
                 path = model_dir / f"{resource.name}.skops"
