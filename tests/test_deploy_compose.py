@@ -153,7 +153,11 @@ def test_the_proxy_exposes_only_the_public_paths() -> None:
     for path in PRIVATE_PATHS:
         assert nginx_backend(path, conf) is None, f"{path} must not be public"
     upstreams = dict(re.findall(r"upstream (\w+) \{[^}]*?server (\S+);", conf))
-    assert upstreams == {"kefu_rasa": "rasa:5005", "kefu_desk": "desk:8000"}
+    assert upstreams == {
+        "kefu_rasa": "rasa:5005",
+        "kefu_rasa_spread": "rasa:5005",
+        "kefu_desk": "desk:8000",
+    }
 
 
 def local_nginx_conf(tmp: Path, port: int, rasa_port: int, desk_port: int) -> Path:

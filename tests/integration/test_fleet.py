@@ -234,6 +234,47 @@ async def wait_restarted(fleet: Fleet, name: str, old_pid: int, timeout: float =
     raise TimeoutError(f"{name} was not restarted")
 
 
+async def test_customers_behind_one_address_are_spread_over_the_replicas(fleet: Fleet) -> None:
+    """Every customer here comes from 127.0.0.1, as customers behind one carrier NAT or one
+    load balancer do. New websockets still go to the least busy replica; long-polling
+    customers are pinned by the widget's route key, each to one replica for its session
+    (a polling request at another replica would be refused: unknown session)."""
+    rasa_ports = {port for name, port in fleet.ports.items() if name.startswith("rasa-")}
+    sockets = [Customer(fleet.url) for _ in range(2 * REPLICAS)]
+    for customer in sockets:
+        await customer.connect()
+    assert rasa_ports <= nginx_upstream_ports(fleet)
+    for customer in sockets:
+        await customer.client.disconnect()
+
+    log = fleet.run / "fleet" / "logs" / "nginx-access.log"
+    pollers = [
+        Customer(f"{fleet.url}/?kefu_route=page-{i}", transports=["polling"]) for i in range(12)
+    ]
+    # Polling first, then the upgrade to a websocket, which carries the polling session's id.
+    pollers.append(
+        Customer(f"{fleet.url}/?kefu_route=upgrade", transports=["polling", "websocket"])
+    )
+    replicas_used = set()
+    for customer in pollers:
+        start = log.stat().st_size
+        await customer.connect()
+        assert "Ways to pay" in await customer.ask("how do I pay my bill")
+        await customer.client.disconnect()
+        await asyncio.sleep(0.3)  # nginx logs the aborted long-poll when it notices
+        upstreams = set(
+            re.findall(
+                r'"\w+ /socket\.io/" \d+ .*upstream=127\.0\.0\.1:(\d+)',
+                log.read_bytes()[start:].decode(),
+            )
+        )
+        # Every request of the session (handshake, polls, posts, upgrade) at one replica.
+        assert len(upstreams) == 1, upstreams
+        replicas_used |= {int(port) for port in upstreams}
+    # Thirteen route keys on two replicas: all on one would be 1 in 4,096.
+    assert replicas_used == rasa_ports
+
+
 async def test_a_web_customer_goes_on_while_their_rasa_is_killed(fleet: Fleet) -> None:
     customer = Customer(fleet.url)
     await customer.connect()

@@ -367,6 +367,16 @@ def _element_prefix(prefix: str, path: str) -> bool:
 _LOCATION = re.compile(r"location\s+(=\s*)?(\S+)\s*\{(?P<body>[^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
 
 
+def _map_default(target: str, conf: str) -> str:
+    """An upstream named by a `map` variable: the map's default (its other values are
+    variants of the same service, e.g. the Rasa replicas balanced another way)."""
+    if not target.startswith("$"):
+        return target
+    block = re.search(r"map\s+\S+\s+" + re.escape(target) + r"\s*\{(?P<body>[^}]*)\}", conf)
+    default = re.search(r"^\s*default\s+(\w+);", block.group("body"), re.M) if block else None
+    return default.group(1) if default else ""
+
+
 def nginx_backend(path: str, conf: str) -> str | None:
     """The upstream a server block of `conf` proxies `path` to (exact `=` locations first,
     then the longest prefix), or None where it answers by itself (the 404)."""
@@ -374,8 +384,8 @@ def nginx_backend(path: str, conf: str) -> str | None:
     exact: dict[str, str] = {}
     prefixes: dict[str, str] = {}
     for match in _LOCATION.finditer(conf):
-        target = re.search(r"proxy_pass\s+http://([A-Za-z0-9_]+)", match.group("body"))
-        backend = target.group(1) if target else ""
+        target = re.search(r"proxy_pass\s+http://(\$?[A-Za-z0-9_]+)", match.group("body"))
+        backend = _map_default(target.group(1), conf) if target else ""
         (exact if match.group(1) else prefixes)[match.group(2)] = backend
     if path in exact:
         return exact[path] or None

@@ -17,11 +17,15 @@ class Customer:
 
     The server names the conversation: `session_id` and `token` come from its
     `session_confirm`. Pass the `token` of an earlier visit to resume that conversation.
+    A websocket by default; `transports=["polling"]` is the widget's fallback.
     """
 
-    def __init__(self, url: str, token: str | None = None) -> None:
+    def __init__(
+        self, url: str, token: str | None = None, transports: list[str] | None = None
+    ) -> None:
         self.url = url
         self.token = token
+        self.transports = transports or ["websocket"]
         self.session_id = ""
         self.resumed = False
         self.client = socketio.AsyncClient(reconnection=False)
@@ -33,7 +37,7 @@ class Customer:
         self.client.on("session_confirm", self.confirms.put_nowait)
 
     async def connect(self) -> None:
-        await self.client.connect(self.url, transports=["websocket"], socketio_path="/socket.io")
+        await self.client.connect(self.url, transports=self.transports, socketio_path="/socket.io")
         await self.request_session({"token": self.token} if self.token else {})
 
     async def request_session(self, payload: object) -> dict:

@@ -189,6 +189,10 @@
   var socket = io(root.dataset.rasaUrl, {
     path: "/socket.io",
     transports: ["websocket", "polling"],
+    // Behind several Rasa replicas, long-polling must keep reaching one of them: the
+    // balancer pins this page's requests by this random key (not a secret, not the
+    // conversation's identity), not by address, which many customers share.
+    query: { kefu_route: Math.random().toString(36).slice(2, 12) },
     reconnection: true,
     reconnectionDelayMax: 5000,
   });
