@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from bot.sms import inbox
 from bot.sms.turns import OnNewMessage, TurnRunner
+from bot.tasks import stop_task
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +38,9 @@ class InboxConsumer:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            # stop_task re-cancels: redis-py 4.6 can swallow a cancel mid-read, which
+            # hung a shutdown (and a test teardown) waiting on the doorbell.
+            await stop_task(self._task)
             self._task = None
         await self._redis.close()
 
