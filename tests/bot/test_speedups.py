@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import scipy.sparse
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.core.events import Event
+from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.utils.common import all_subclasses
 
 from bot import speedups
@@ -40,3 +43,44 @@ def test_every_event_name_resolves_to_the_class_rasas_loop_finds() -> None:
     assert Event.resolve_by_type("nothing", default=Event) is Event
     with pytest.raises(ValueError, match="Unknown event name"):
         Event.resolve_by_type("nothing")
+
+
+@pytest.mark.parametrize(
+    ("rows", "dtypes", "density"),
+    [
+        (1, (np.float32, np.float32), 0.01),
+        (7, (np.float32, np.float64), 0.005),
+        (12, (np.int64, np.float32), 0.02),
+        (3, (np.float32, np.float32), 0.0),  # a message no featurizer matched
+    ],
+)
+def test_two_coo_matrices_join_as_scipys_hstack(
+    rows: int, dtypes: tuple[type, type], density: float
+) -> None:
+    left = scipy.sparse.random(rows, 6936, density=density, format="coo", dtype=dtypes[0])
+    right = scipy.sparse.random(rows, 175, density=0.05, format="coo", dtype=dtypes[1])
+    expected = scipy.sparse.hstack([left, right])
+    joined = speedups.hstack_coo(left, right)
+    assert type(joined) is type(expected)
+    assert joined.shape == expected.shape
+    assert joined.dtype == expected.dtype
+    for part in ("row", "col", "data"):
+        assert getattr(joined, part).dtype == getattr(expected, part).dtype
+        assert np.array_equal(getattr(joined, part), getattr(expected, part))
+
+
+def test_features_combine_as_rasa_and_refuse_what_rasa_refuses() -> None:
+    def features(matrix: scipy.sparse.spmatrix, origin: str) -> Features:
+        return Features(matrix, "sentence", "text", origin)
+
+    left = scipy.sparse.random(1, 50, density=0.2, format="coo", dtype=np.float32)
+    right = scipy.sparse.random(1, 30, density=0.2, format="coo", dtype=np.float32)
+    combined = features(left, "a")
+    combined.combine_with_features(features(right, "b"))
+    assert (combined.features != scipy.sparse.hstack([left, right])).nnz == 0
+    other_format = features(left.tocsr(), "a")
+    other_format.combine_with_features(features(right, "b"))  # Rasa's own join
+    assert (other_format.features != combined.features).nnz == 0
+    taller = scipy.sparse.random(2, 30, density=0.2, format="coo", dtype=np.float32)
+    with pytest.raises(ValueError, match="sequence dimensions do not match"):
+        features(left, "a").combine_with_features(features(taller, "b"))
