@@ -7,8 +7,13 @@ runs the same Chinese and English messages through each, and prints per model: m
 turn without the profiler, then the profiled share of each stage. Several models are
 measured in the same run, one after another, so they can be compared.
 
+With --speedups, each model is then measured again with `bot/speedups.py` installed, as
+Kefu's Rasa processes run (bot.rasa_server); stock `rasa run` runs without it.
+
 Usage: .venv/bin/python benchmarks/profile_turn.py [--model A.tar.gz --model B.tar.gz]
-       [--rounds 10] [--top 0]   (--top N also prints the N costliest functions)
+       [--rounds 10] [--top 0] [--speedups] [--conversation N]
+       (--top N also prints the N costliest functions; --conversation N: N messages a
+       conversation, one conversation after another, instead of three interleaved)
 """
 
 from __future__ import annotations
@@ -64,13 +69,14 @@ def quiet() -> None:
         pass
 
 
-async def turns(agent: object, rounds: int, prefix: str) -> int:
+async def turns(agent: object, rounds: int, prefix: str, length: int = 0) -> int:
+    """`length` messages a conversation (0: three, interleaved four at a time)."""
     from rasa.core.channels.channel import CollectingOutputChannel, UserMessage  # noqa: PLC0415
 
     count = 0
     for r in range(rounds):
         for i, text in enumerate(MESSAGES):
-            sender = f"{prefix}-{r}-{i % 4}"
+            sender = f"{prefix}-{count // length}" if length else f"{prefix}-{r}-{i % 4}"
             await agent.handle_message(UserMessage(text, CollectingOutputChannel(), sender))  # type: ignore[attr-defined]
             count += 1
     return count
@@ -85,17 +91,17 @@ def stage_times(stats: pstats.Stats) -> dict[str, float]:
     return found
 
 
-async def measure(model: Path, name: str, rounds: int, top: int) -> None:
+async def measure(model: Path, name: str, rounds: int, top: int, length: int) -> None:
     from rasa.core.agent import Agent  # noqa: PLC0415 - heavy
 
     agent = Agent.load(str(model))
     await turns(agent, 1, "warm")
     began = time.perf_counter()
-    count = await turns(agent, rounds, "plain")
+    count = await turns(agent, rounds, "plain", length)
     plain_ms = (time.perf_counter() - began) * 1000 / count
     profiler = cProfile.Profile()
     profiler.enable()
-    profiled = await turns(agent, rounds, "prof")
+    profiled = await turns(agent, rounds, "prof", length)
     profiler.disable()
     stats = pstats.Stats(profiler)
     times = stage_times(stats)
@@ -112,13 +118,23 @@ def main() -> None:
     parser.add_argument("--model", action="append", type=Path)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--top", type=int, default=0)
+    parser.add_argument("--speedups", action="store_true", help="then again with bot/speedups.py")
+    parser.add_argument("--conversation", type=int, default=0, help="messages a conversation")
     args = parser.parse_args()
     quiet()
     print(
         f"{len(MESSAGES)} messages x {args.rounds} rounds per model; load {os.getloadavg()[0]:.2f}"
     )
-    for model in args.model or [MODEL]:
-        asyncio.run(measure(model, model.resolve().name, args.rounds, args.top))
+    models = args.model or [MODEL]
+    for model in models:
+        asyncio.run(measure(model, model.resolve().name, args.rounds, args.top, args.conversation))
+    if args.speedups:
+        from bot import speedups  # noqa: PLC0415 - imports Rasa
+
+        speedups.install()
+        for model in models:
+            name = f"{model.resolve().name} with bot/speedups.py"
+            asyncio.run(measure(model, name, args.rounds, args.top, args.conversation))
 
 
 if __name__ == "__main__":
