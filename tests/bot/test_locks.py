@@ -121,3 +121,36 @@ async def test_a_live_earlier_ticket_still_holds_the_waiter(endpoint: EndpointCo
     kefu.cleanup("web:y", 0)
     lock = await asyncio.wait_for(kefu._acquire_lock("web:y", second, 1), 1.0)
     assert [t.number for t in lock.tickets] == [second]
+
+
+async def test_a_turn_nobody_is_ahead_of_never_reads_the_lock_back(
+    endpoint: EndpointConfig,
+) -> None:
+    """Two round trips (take the ticket, return it) for a free conversation; a turn with a
+    live ticket ahead waits, as Rasa's, until that ticket is returned."""
+    kefu = stores(endpoint, 1)[0]
+    reads: list[str] = []
+    get_lock = kefu.get_lock
+    kefu.get_lock = lambda conversation_id: (
+        reads.append(conversation_id)
+        or get_lock(  # type: ignore[method-assign]
+            conversation_id
+        )
+    )
+    async with kefu.lock("web:z", lock_lifetime=30) as held:
+        assert [t.number for t in held.tickets] == [0]
+        assert reads == []
+        order: list[str] = []
+
+        async def second() -> None:
+            async with kefu.lock("web:z", lock_lifetime=30) as lock:
+                order.append("second")
+                assert [t.number for t in lock.tickets] == [1]
+
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(0.3)
+        assert order == [] and reads  # it waits, reading the lock as it polls
+        order.append("first done")
+    await asyncio.wait_for(waiting, 2)
+    assert order == ["first done", "second"]
+    assert kefu.get_lock("web:z") is None
