@@ -1,7 +1,10 @@
 """The one way to get an asyncio Redis client: Redis is the system of record. (And how
-Rasa's own stores, on redis-py's synchronous client, ride out a Redis restart.)"""
+Rasa's own stores, built on redis-py's synchronous client, ride out a Redis restart and
+get an asyncio twin for their per-turn commands.)"""
 
 from __future__ import annotations
+
+import inspect
 
 import redis
 import redis.asyncio as aioredis
@@ -45,6 +48,7 @@ def connect(url: str, block_ms: int = 0) -> aioredis.Redis:
 # to connect are retried for about 9 s (0.1 s doubling to 2 s, 8 times), a restart's time
 # (1-2 s measured on the fleet). Connection errors only, as above.
 STORE_RETRY = redis.retry.Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=8)
+_ASYNC_STORE_RETRY = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=8)
 
 
 def ride_out_restarts(client: redis.Redis) -> None:
@@ -52,4 +56,24 @@ def ride_out_restarts(client: redis.Redis) -> None:
     its first command)."""
     client.connection_pool.connection_kwargs.update(
         retry=STORE_RETRY, retry_on_error=list(RETRIED_ERRORS)
+    )
+
+
+def async_twin(client: redis.Redis) -> aioredis.Redis:
+    """An asyncio client to the same server and database as the synchronous store client
+    `client`, with its settings and the stores' retries. A turn's store commands awaited
+    on it leave Rasa's event loop free while Redis answers; on the synchronous client the
+    loop stood still for each round trip (docs/performance.md)."""
+    pool = client.connection_pool
+    ssl = issubclass(pool.connection_class, redis.SSLConnection)
+    connection_class = aioredis.SSLConnection if ssl else aioredis.Connection
+    accepted = {  # its own and its bases' (4.6's Connection passes **kwargs up)
+        name
+        for cls in connection_class.__mro__
+        for name in inspect.signature(cls.__init__).parameters
+    }
+    kwargs = {k: v for k, v in pool.connection_kwargs.items() if k in accepted}
+    kwargs.update(retry=_ASYNC_STORE_RETRY, retry_on_error=list(RETRIED_ERRORS))
+    return aioredis.Redis(
+        connection_pool=aioredis.ConnectionPool(connection_class=connection_class, **kwargs)
     )

@@ -15,7 +15,8 @@ RedisLockStore has three gaps that a fleet meets:
   after the first was answered. Here they poll every POLL_S.
 - every turn read the lock back after taking its ticket. Here the ticket's script also
   says whether a live ticket is ahead; when none is (nearly every turn), the turn goes
-  ahead without that read: two round trips a turn instead of three.
+  ahead without that read: two round trips a turn instead of three, both awaited on an
+  asyncio client (bot.db.async_twin), so the event loop does not stand still for them.
 The key also gets a Redis TTL, so a lock a crash left behind does not stay for good, and
 commands ride out a Redis restart (bot.db.ride_out_restarts).
 """
@@ -99,17 +100,27 @@ class KefuLockStore(RedisLockStore):
         db.ride_out_restarts(self.red)
         self._issue = self.red.register_script(_ISSUE)
         self._return = self.red.register_script(_RETURN)
+        # The turn's path (lock()) awaits the same scripts on an asyncio client.
+        redis = db.async_twin(self.red)
+        self._issue_async = redis.register_script(_ISSUE)
+        self._return_async = redis.register_script(_RETURN)
 
     def _key(self, conversation_id: str) -> str:
         return str(self.key_prefix) + conversation_id
 
     def issue_ticket(self, conversation_id: str, lock_lifetime: float = 60) -> int:
-        return self._take_ticket(conversation_id, lock_lifetime)[0]
+        number, _ahead = self._issue(
+            keys=[self._key(conversation_id)],
+            args=[repr(time.time()), lock_lifetime, conversation_id, KEY_TTL_MARGIN_S],
+        )
+        return int(number)
 
-    def _take_ticket(self, conversation_id: str, lock_lifetime: float) -> tuple[int, Ticket, int]:
+    async def _take_ticket(
+        self, conversation_id: str, lock_lifetime: float
+    ) -> tuple[int, Ticket, int]:
         """The ticket's number, the ticket, and how many live tickets are ahead of it."""
         now = time.time()
-        number, ahead = self._issue(
+        number, ahead = await self._issue_async(
             keys=[self._key(conversation_id)],
             args=[repr(now), lock_lifetime, conversation_id, KEY_TTL_MARGIN_S],
         )
@@ -123,18 +134,28 @@ class KefuLockStore(RedisLockStore):
         wait_time_in_seconds: float = 1,
     ) -> AsyncIterator[TicketLock]:
         """Rasa's LockStore.lock, without reading the lock back when nobody is ahead."""
-        number, ticket, ahead = self._take_ticket(conversation_id, lock_lifetime)
+        number, ticket, ahead = await self._take_ticket(conversation_id, lock_lifetime)
         try:
             if ahead:
                 yield await self._acquire_lock(conversation_id, number, wait_time_in_seconds)
             else:
                 yield TicketLock(conversation_id, deque([ticket]))
         finally:
-            self.cleanup(conversation_id, number)
+            await self._return_ticket(conversation_id, number)
 
     def cleanup(self, conversation_id: str, ticket_number: int) -> None:
         try:
             self._return(
+                keys=[self._key(conversation_id)],
+                args=[repr(time.time()), ticket_number, KEY_TTL_MARGIN_S],
+            )
+        except Exception:  # noqa: BLE001 - as Rasa: a failed clean-up must not fail the turn
+            logger.exception("could not return lock ticket %s of a conversation", ticket_number)
+
+    async def _return_ticket(self, conversation_id: str, ticket_number: int) -> None:
+        """cleanup(), awaited."""
+        try:
+            await self._return_async(
                 keys=[self._key(conversation_id)],
                 args=[repr(time.time()), ticket_number, KEY_TTL_MARGIN_S],
             )

@@ -11,7 +11,9 @@ Here a save after this process's own retrieve, with the stored value unchanged s
 the events added since and appends them to the stored JSON: the same bytes Rasa would
 store, the same events published. Anything else takes Rasa's way, with one read. Its
 commands also ride out a Redis restart (bot.db.ride_out_restarts): a turn whose save
-failed would lose its events.
+failed would lose its events. A turn's reads and writes are awaited on an asyncio twin
+of Rasa's client (bot.db.async_twin), so the event loop serves other conversations while
+Redis answers.
 """
 
 from __future__ import annotations
@@ -45,13 +47,14 @@ class KefuTrackerStore(RedisTrackerStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         db.ride_out_restarts(self.red)
+        self._redis = db.async_twin(self.red)
         self._retrieved: OrderedDict[str, _Retrieved] = OrderedDict()
         self.appended_saves = 0  # saves that took the short way (tests, profiling)
 
     async def _retrieve(
         self, sender_id: str, fetch_all_sessions: bool
     ) -> DialogueStateTracker | None:
-        stored = self.red.get(self.key_prefix + sender_id)
+        stored = await self._redis.get(self.key_prefix + sender_id)
         if stored is None:
             return None
         tracker = self.deserialise_tracker(sender_id, stored)
@@ -68,7 +71,7 @@ class KefuTrackerStore(RedisTrackerStore):
         if not timeout and self.record_exp:
             timeout = self.record_exp
         key = self.key_prefix + tracker.sender_id
-        stored = self.red.get(key)
+        stored = await self._redis.get(key)
         retrieved = self._retrieved.pop(tracker.sender_id, None)
         if stored is not None and retrieved and _extends(tracker, retrieved, stored):
             new_events = list(itertools.islice(tracker.events, len(retrieved.events), None))
@@ -76,7 +79,7 @@ class KefuTrackerStore(RedisTrackerStore):
             if value is not None:
                 if self.event_broker is not None:
                     await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
-                self.red.set(key, value, ex=timeout)
+                await self._redis.set(key, value, ex=timeout)
                 self.appended_saves += 1
                 # A second save of this tracker in the same turn appends from here.
                 self._retrieved[tracker.sender_id] = _Retrieved(value, tuple(tracker.events))
@@ -88,7 +91,7 @@ class KefuTrackerStore(RedisTrackerStore):
             await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
         if prior is not None:
             tracker = self._merge_trackers(prior, tracker)
-        self.red.set(key, self.serialise_tracker(tracker), ex=timeout)
+        await self._redis.set(key, self.serialise_tracker(tracker), ex=timeout)
 
 
 def _extends(tracker: DialogueStateTracker, retrieved: _Retrieved, stored: Any) -> bool:

@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
+import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot import db
@@ -35,3 +37,26 @@ async def test_the_first_command_after_a_redis_restart_succeeds(tmp_path: Path) 
         if server.process.poll() is None:
             server.process.terminate()
             server.process.wait(15)
+
+
+async def test_a_stores_asyncio_twin_reaches_its_database_and_rides_out_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Rasa's stores are built on the synchronous client (host, port, db and password from
+    endpoints.yml); their per-turn commands run on its asyncio twin."""
+    server = start_redis(tmp_path)
+    sync = redis.StrictRedis(
+        host="127.0.0.1", port=server.port, db=5, password=server.password, decode_responses=True
+    )
+    db.ride_out_restarts(sync)
+    twin = db.async_twin(sync)
+    try:
+        sync.set("kefu:test", "from the synchronous client")
+        assert await twin.get("kefu:test") == "from the synchronous client"
+        assert await redis.asyncio.Redis.from_url(server.db_url(0)).get("kefu:test") is None
+        server = restart_redis(server, tmp_path)
+        assert await twin.get("kefu:test") == "from the synchronous client"
+    finally:
+        await twin.close()
+        server.process.terminate()
+        server.process.wait(15)
