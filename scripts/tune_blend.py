@@ -1,15 +1,19 @@
-"""Choose the DIET weight of the intent blend (bot/nlu/blend.py) on the blind set's
+"""Choose the weights of the intent blend (bot/nlu/blend.py) on the blind set's
 development half.
 
-Loads a trained model once and re-parses the blind and out-of-scope sets for each weight
-in `--weights`, changing only the blend component's `diet_weight` in the loaded graph
-(nothing is retrained). The development half is the one scripts/tune_faq_gate.py uses (a
-sentence is in it when the SHA-1 of its text is even); the other half is printed next to
-it, so a choice can be checked on sentences it never saw. Weight 1.0 is DIET alone; 0.0
-is the logistic regression alone.
+Loads a trained model once and re-parses the blind and out-of-scope sets for each pair of
+a DIET weight in `--weights` and a character-model weight in `--text-weights` (the
+features model gets the rest), changing only the blend component's `diet_weight` and
+`text_weight` in the loaded graph (nothing is retrained; the model must have been trained
+with a character model, `text_weight` > 0, for `--text-weights` to matter).
+
+The development half is the one scripts/tune_faq_gate.py uses (a sentence is in it when
+the SHA-1 of its text is even); the other half is printed next to it, so a choice can be
+checked on sentences it never saw. DIET weight 1.0 is DIET alone.
 
 Usage:
-  .venv/bin/python scripts/tune_blend.py --model models/latest.tar.gz [--weights 0,0.5,1]
+  .venv/bin/python scripts/tune_blend.py --model models/latest.tar.gz
+      [--weights 0.2,0.3,0.4] [--text-weights 0.3,0.4,0.5]
 """
 
 from __future__ import annotations
@@ -51,21 +55,32 @@ def is_dev(text: str) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", type=Path, default=report.ROOT / "models/latest.tar.gz")
-    ap.add_argument("--weights", default="0,0.2,0.35,0.5,0.65,0.8,1")
+    ap.add_argument("--weights", default="0.2,0.3,0.4")
+    ap.add_argument("--text-weights", default="0.3,0.4,0.5")
     args = ap.parse_args()
     agent = report.load_agent(args.model)
     component = blend_component(agent)
     measures = dict(report.MEASURES)
-    print(f"{'weight':>6} {'lang':>4} {'half':>5}  " + "  ".join(f"{s:>8}" for s in SHORT))
-    for weight in (float(w) for w in args.weights.split(",")):
+    print(
+        f"{'diet':>5} {'text':>5} {'lang':>4} {'half':>5}  " + "  ".join(f"{s:>8}" for s in SHORT)
+    )
+    pairs = [
+        (float(d), float(t))
+        for d in args.weights.split(",")
+        for t in args.text_weights.split(",")
+        if float(d) + float(t) <= 1.0
+    ]
+    for weight, text in pairs:
         component.config["diet_weight"] = weight
+        component.config["text_weight"] = text
         preds = report.predict(args.model, ["blind", "oos"], agent=agent)
         for lang in report.LANGS:
             for half, wanted in (("dev", True), ("test", False)):
                 part = [p for p in preds if p.lang == lang and is_dev(p.text) == wanted]
                 values = [measures[title](part).value or 0.0 for title in SHOWN]
                 print(
-                    f"{weight:6.2f} {lang:>4} {half:>5}  " + "  ".join(f"{v:8.3f}" for v in values),
+                    f"{weight:5.2f} {text:5.2f} {lang:>4} {half:>5}  "
+                    + "  ".join(f"{v:8.3f}" for v in values),
                     flush=True,
                 )
 

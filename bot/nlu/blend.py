@@ -1,4 +1,5 @@
-"""A second opinion on the intent: a linear model on the same features, blended with DIET.
+"""Second and third opinions on the intent, blended with DIET: linear models on the same
+features and on the message's characters.
 
 DIET without transformer layers is a small network on the message's sparse n-gram
 features. A regularised logistic regression on the same features (TF-IDF weighted) makes
@@ -7,8 +8,12 @@ is often confidently wrong. Averaging the two distributions is a classic ensembl
 weight is `diet_weight` (chosen on the blind set's development half, see
 docs/architecture.md, "Understanding").
 
+A third model reads the text itself, its characters and their pinyin
+(`bot.nlu.characters`), with weight `text_weight`: it catches pinyin, mixed script and
+words jieba splits differently. The features model has what weight is left.
+
 It runs after DIETClassifier and before FallbackClassifier, so the fallback's threshold
-and ambiguity check see the blended confidences. The model is persisted with skops, as
+and ambiguity check see the blended confidences. The models are persisted with skops, as
 Rasa's own LogisticRegressionClassifier does (no pickle).
 """
 
@@ -23,7 +28,7 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
-from rasa.shared.nlu.constants import INTENT
+from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy.sparse import vstack
@@ -31,10 +36,12 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from bot.nlu.characters import character_model
+
 RANKING = "intent_ranking"
-# Beyond skops' defaults, the only type the fitted pipeline holds: TfidfTransformer's idf
-# diagonal. Anything else in a model file is refused.
-TRUSTED = {"scipy.sparse._csr.csr_matrix"}
+# Beyond skops' defaults, the only types the fitted pipelines hold: TF-IDF's idf diagonal
+# and the character model's pinyin preprocessor. Anything else in a model file is refused.
+TRUSTED = {"scipy.sparse._csr.csr_matrix", "bot.nlu.characters.romanize"}
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +64,9 @@ sio = _import_skops()
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class BlendedIntentClassifier(LogisticRegressionClassifier):
-    """Logistic regression on the pipeline's sentence features, averaged with the ranking
-    the classifier before it (DIET) left on the message."""
+    """Logistic regressions on the pipeline's sentence features and on the text's
+    characters, averaged with the ranking the classifier before it (DIET) left on the
+    message."""
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
@@ -68,8 +76,10 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
             # Inverse regularisation strength: TF-IDF rows are unit length, so weak
             # regularisation (10) fits the many rare n-grams customers' wording relies on.
             "C": 10.0,
-            # The weight of the earlier classifier's ranking; 1 - diet_weight for ours.
+            # The weight of the earlier classifier's ranking, and of the character model;
+            # 1 - diet_weight - text_weight for the features model.
             "diet_weight": 0.5,
+            "text_weight": 0.0,
             "ranking_length": 10,
         }
 
@@ -95,6 +105,14 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
                 ),
             ]
         )
+        diet, text = float(self.config["diet_weight"]), float(self.config["text_weight"])
+        if not (0.0 <= diet and 0.0 <= text and diet + text <= 1.0):
+            raise ValueError(f"{name}: diet_weight and text_weight must be >= 0, sum <= 1")
+        self.text_clf: Pipeline | None = None
+        if text > 0:
+            self.text_clf = character_model(
+                float(self.config["C"]), int(self.config["max_iter"]), self.config["random_state"]
+            )
 
     @classmethod
     def load(
@@ -108,14 +126,30 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
         component = cls(config, execution_context.node_name, model_storage, resource)
         try:
             with model_storage.read_from(resource) as model_dir:
-                path = model_dir / f"{resource.name}.skops"
-                untrusted = set(sio.get_untrusted_types(file=path))
-                if untrusted - TRUSTED:
-                    raise TypeError(f"{path}: unexpected types {sorted(untrusted - TRUSTED)}")
-                component.clf = sio.load(path, trusted=sorted(untrusted))
+                component.clf = _load_trusted(model_dir / f"{resource.name}.skops")
+                if component.text_clf is not None:
+                    component.text_clf = _load_trusted(model_dir / f"{resource.name}.text.skops")
         except ValueError:  # Rasa's storage: nothing persisted (no intent examples)
             logger.warning("%s: no trained model, DIET's intents are used alone", cls.__name__)
         return component
+
+    def train(self, training_data: TrainingData) -> Resource:
+        if self.text_clf is not None:
+            examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
+            if examples:
+                texts = [e.get(TEXT) for e in examples]
+                self.text_clf.fit(texts, [e.get(INTENT) for e in examples])
+        resource = super().train(training_data)  # fits the features model, then persists
+        if self.text_clf is not None and hasattr(self.clf, "classes_"):
+            # _ours averages the two column by column.
+            assert list(self.text_clf.classes_) == list(self.clf.classes_)
+        return resource
+
+    def persist(self) -> None:
+        with self._model_storage.write_to(self._resource) as model_dir:
+            sio.dump(self.clf, model_dir / f"{self._resource.name}.skops")
+            if self.text_clf is not None:
+                sio.dump(self.text_clf, model_dir / f"{self._resource.name}.text.skops")
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         # Rasa's LogisticRegressionClassifier predicts over its own training data here,
@@ -131,7 +165,7 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
         usable = [(m, x) for m, x in rows if x.shape[1] == self.clf.n_features_in_]
         if not usable:
             return messages
-        probabilities = self.clf.predict_proba(vstack([x for _, x in usable]))
+        probabilities = self._ours([m for m, _ in usable], vstack([x for _, x in usable]))
         weight = float(self.config["diet_weight"])
         for (message, _), ours in zip(usable, probabilities, strict=True):
             blended = blend(message.get(RANKING) or [], self.clf.classes_, ours, weight)
@@ -140,6 +174,26 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
             message.set(INTENT, blended[0], add_to_output=True)
             message.set(RANKING, blended[: self.config["ranking_length"]], add_to_output=True)
         return messages
+
+    def _ours(self, messages: list[Message], features: Any) -> np.ndarray[Any, Any]:
+        """The features model's probabilities, averaged with the character model's by their
+        shares of what DIET leaves (both are trained on the same labels, so the same
+        classes in the same order)."""
+        probabilities: np.ndarray[Any, Any] = self.clf.predict_proba(features)
+        left = 1.0 - float(self.config["diet_weight"])
+        text = float(self.config["text_weight"])
+        if self.text_clf is None or left <= 0.0:
+            return probabilities
+        by_text = self.text_clf.predict_proba([m.get(TEXT) or "" for m in messages])
+        mixed: np.ndarray[Any, Any] = (left - text) / left * probabilities + text / left * by_text
+        return mixed
+
+
+def _load_trusted(path: Any) -> Any:
+    untrusted = set(sio.get_untrusted_types(file=path))
+    if untrusted - TRUSTED:
+        raise TypeError(f"{path}: unexpected types {sorted(untrusted - TRUSTED)}")
+    return sio.load(path, trusted=sorted(untrusted))
 
 
 def blend(

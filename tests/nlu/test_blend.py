@@ -19,6 +19,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.blend import BlendedIntentClassifier, blend
+from bot.nlu.characters import romanize
 from bot.nlu.tokenizer import KefuJiebaTokenizer
 from tests.conftest import ROOT
 
@@ -48,11 +49,10 @@ def test_weight_one_is_diet_alone_and_zero_ours_alone() -> None:
     assert blend(diet, classes, np.array([0.0, 1.0]), 0.0)[0]["name"] == "ask_bill"
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def train_blend(tmp: Any, examples: dict[str, list[str]], **config: Any) -> dict[str, Any]:
     """Tokenizer, featurizer and blend trained on a tiny set, the blend loaded back from
     storage as a model would be."""
-    storage = LocalModelStorage(tmp_path_factory.mktemp("model"))
+    storage = LocalModelStorage(tmp)
     tokenizer = KefuJiebaTokenizer.create(
         {**KefuJiebaTokenizer.get_default_config(), "dictionary_path": str(ROOT / "data/jieba")},
         storage,
@@ -66,16 +66,27 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         CONTEXT,
     )
     data = TrainingData(
-        [Message({TEXT: t, INTENT: i}) for i, texts in EXAMPLES.items() for t in texts]
+        [Message({TEXT: t, INTENT: i}) for i, texts in examples.items() for t in texts]
     )
     tokenizer.process_training_data(data)
     featurizer.train(data)
     featurizer.process_training_data(data)
-    config = {**BlendedIntentClassifier.get_default_config(), "diet_weight": 0.0}
+    config = {**BlendedIntentClassifier.get_default_config(), **config}
     resource = Resource("blend")
     BlendedIntentClassifier.create(config, storage, resource, CONTEXT).train(data)
     loaded = BlendedIntentClassifier.load(config, storage, resource, CONTEXT)
-    return {"tokenizer": tokenizer, "featurizer": featurizer, "blend": loaded, "data": data}
+    return {
+        "tokenizer": tokenizer,
+        "featurizer": featurizer,
+        "blend": loaded,
+        "data": data,
+        "storage": tmp,
+    }
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return train_blend(tmp_path_factory.mktemp("model"), EXAMPLES, diet_weight=0.0)
 
 
 def parse(trained: dict[str, Any], text: str, diet: list[dict[str, Any]]) -> Message:
@@ -129,6 +140,56 @@ def test_a_message_narrower_than_the_training_rows_keeps_diets_answer(
 def test_messages_without_words_do_not_break_it(trained: dict[str, Any], text: str) -> None:
     ranking = parse(trained, text, []).get("intent_ranking")
     assert sum(e["confidence"] for e in ranking) == pytest.approx(1.0)
+
+
+# The character model drops n-grams seen once, so each intent repeats its key word.
+SPELT = {
+    "report_outage": ["停电了", "又停电了", "家里停电", "我家停电", "my power is out"],
+    "ask_bill": ["电费多少", "电费太贵", "查电费", "这个月电费", "how much is my bill"],
+    "greet": ["你好", "你好呀", "您好", "你好啊", "hello"],
+}
+
+
+def test_romanize_spells_chinese_in_pinyin_without_spaces_or_case() -> None:
+    assert romanize("停 电") == romanize("TingDian") == "tingdian"
+    assert romanize("电费多少 Bill??") == "dianfeiduoshaobill??"
+
+
+@pytest.fixture(scope="module")
+def spelt(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Only the character model decides (DIET and the features model weigh 0)."""
+    return train_blend(tmp_path_factory.mktemp("spelt"), SPELT, diet_weight=0.0, text_weight=1.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [("tingdian le", "report_outage"), ("dianfei duoshao", "ask_bill"), ("nihao", "greet")],
+)
+def test_the_character_model_reads_pinyin(spelt: dict[str, Any], text: str, intent: str) -> None:
+    # None of these letters is in the training data: they match its Chinese through pinyin.
+    assert parse(spelt, text, []).get(INTENT)["name"] == intent
+
+
+def test_the_character_model_is_saved_beside_the_features_model(spelt: dict[str, Any]) -> None:
+    names = {p.name for p in spelt["storage"].rglob("*.skops")}
+    assert names == {"blend.skops", "blend.text.skops"}
+
+
+def test_a_blend_with_both_linear_models_sums_to_one(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    both = train_blend(tmp_path_factory.mktemp("both"), SPELT, diet_weight=0.3, text_weight=0.5)
+    diet = [{"name": "greet", "confidence": 1.0}]
+    ranking = parse(both, "我家又停电了", diet).get("intent_ranking")
+    assert ranking[0]["name"] == "report_outage"
+    assert sum(e["confidence"] for e in ranking) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("diet", "text"), [(0.6, 0.6), (-0.1, 0.5), (0.5, -0.1)])
+def test_weights_outside_the_simplex_are_refused(diet: float, text: float) -> None:
+    config = {**BlendedIntentClassifier.get_default_config(), "diet_weight": diet}
+    with pytest.raises(ValueError, match="text_weight"):
+        BlendedIntentClassifier({**config, "text_weight": text}, "blend", None, Resource("b"))
 
 
 def test_importing_it_keeps_the_root_loggers_level() -> None:
