@@ -36,7 +36,7 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from bot.nlu.characters import character_model
+from bot.nlu.characters import CharacterScorer, character_model
 
 RANKING = "intent_ranking"
 # Beyond skops' defaults, the only types the fitted pipelines hold: TF-IDF's idf diagonal
@@ -109,6 +109,7 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
         if not (0.0 <= diet and 0.0 <= text and diet + text <= 1.0):
             raise ValueError(f"{name}: diet_weight and text_weight must be >= 0, sum <= 1")
         self.text_clf: Pipeline | None = None
+        self._text_scorer: CharacterScorer | None = None  # once text_clf is fitted
         if text > 0:
             self.text_clf = character_model(
                 float(self.config["C"]), int(self.config["max_iter"]), self.config["random_state"]
@@ -129,6 +130,7 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
                 component.clf = _load_trusted(model_dir / f"{resource.name}.skops")
                 if component.text_clf is not None:
                     component.text_clf = _load_trusted(model_dir / f"{resource.name}.text.skops")
+                    component._text_scorer = CharacterScorer(component.text_clf)
         except ValueError:  # Rasa's storage: nothing persisted (no intent examples)
             logger.warning("%s: no trained model, DIET's intents are used alone", cls.__name__)
         return component
@@ -139,6 +141,7 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
             if examples:
                 texts = [e.get(TEXT) for e in examples]
                 self.text_clf.fit(texts, [e.get(INTENT) for e in examples])
+                self._text_scorer = CharacterScorer(self.text_clf)
         resource = super().train(training_data)  # fits the features model, then persists
         if self.text_clf is not None and hasattr(self.clf, "classes_"):
             # _ours averages the two column by column.
@@ -182,9 +185,9 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
         probabilities: np.ndarray[Any, Any] = self.clf.predict_proba(features)
         left = 1.0 - float(self.config["diet_weight"])
         text = float(self.config["text_weight"])
-        if self.text_clf is None or left <= 0.0:
+        if self._text_scorer is None or left <= 0.0:
             return probabilities
-        by_text = self.text_clf.predict_proba([m.get(TEXT) or "" for m in messages])
+        by_text = self._text_scorer.predict_proba([m.get(TEXT) or "" for m in messages])
         mixed: np.ndarray[Any, Any] = (left - text) / left * probabilities + text / left * by_text
         return mixed
 

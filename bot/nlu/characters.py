@@ -18,8 +18,13 @@ and averages it with DIET and its own logistic regression (weights in config.yml
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 from pypinyin import lazy_pinyin
+from scipy.special import softmax
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -59,3 +64,42 @@ def character_model(c: float, max_iter: int, random_state: int | None) -> Pipeli
             ("lr", LogisticRegression(C=c, max_iter=max_iter, random_state=random_state)),
         ]
     )
+
+
+class CharacterScorer:
+    """`character_model(...).predict_proba`, for a fitted model, without scikit-learn's
+    per-call checks and sparse matrices: 0.3 ms a message instead of 2.9. Every message
+    is parsed once per turn, so this is on every turn's path.
+
+    Each TF-IDF part is computed as scikit-learn does (counts, 1 + log, times idf, unit
+    length per part), and the multinomial logistic regression's softmax over the weighted
+    sum. tests/nlu/test_blend.py checks it against the pipeline."""
+
+    def __init__(self, model: Pipeline) -> None:
+        union, lr = model.named_steps["features"], model.named_steps["lr"]
+        if lr.coef_.shape[0] == 1:  # two classes: a sigmoid, not a softmax
+            raise ValueError("CharacterScorer needs three or more intents")
+        self.classes_ = lr.classes_
+        self._parts: list[tuple[Any, dict[str, int], np.ndarray[Any, Any], int]] = []
+        offset = 0
+        for _, vectorizer in union.transformer_list:
+            vocabulary = vectorizer.vocabulary_
+            self._parts.append((vectorizer.build_analyzer(), vocabulary, vectorizer.idf_, offset))
+            offset += len(vocabulary)
+        self._weights = np.ascontiguousarray(lr.coef_.T)  # features x classes
+        self._intercept = lr.intercept_
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray[Any, Any]:
+        scores = np.tile(self._intercept, (len(texts), 1))
+        for row, text in enumerate(texts):
+            for analyze, vocabulary, idf, offset in self._parts:
+                counts = Counter(vocabulary[g] for g in analyze(text) if g in vocabulary)
+                if not counts:
+                    continue
+                columns = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+                tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+                values = (1.0 + np.log(tf)) * idf[columns]
+                values /= np.linalg.norm(values)
+                scores[row] += values @ self._weights[columns + offset]
+        probabilities: np.ndarray[Any, Any] = softmax(scores, axis=1)
+        return probabilities

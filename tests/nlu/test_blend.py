@@ -19,7 +19,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.blend import BlendedIntentClassifier, blend
-from bot.nlu.characters import romanize
+from bot.nlu.characters import CharacterScorer, character_model, romanize
 from bot.nlu.tokenizer import KefuJiebaTokenizer
 from tests.conftest import ROOT
 
@@ -183,6 +183,23 @@ def test_a_blend_with_both_linear_models_sums_to_one(
     ranking = parse(both, "我家又停电了", diet).get("intent_ranking")
     assert ranking[0]["name"] == "report_outage"
     assert sum(e["confidence"] for e in ranking) == pytest.approx(1.0)
+
+
+def test_the_fast_scorer_equals_the_pipeline(spelt: dict[str, Any]) -> None:
+    model = spelt["blend"].text_clf
+    texts = [t for ts in SPELT.values() for t in ts]
+    texts += ["tingdian", "我家又停电了 bill", "", "   ", "😀", "zzzz", "电费电费电费 多少"]
+    expected = model.predict_proba(texts)
+    got = CharacterScorer(model).predict_proba(texts)
+    assert list(CharacterScorer(model).classes_) == list(model.classes_)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_the_fast_scorer_refuses_a_two_class_model() -> None:
+    texts = ["停电 outage", "停电了 outage", "电费 bill", "电费多少 bill"]
+    model = character_model(10.0, 100, None).fit(texts, list("aabb"))
+    with pytest.raises(ValueError, match="three or more"):
+        CharacterScorer(model)
 
 
 @pytest.mark.parametrize(("diet", "text"), [(0.6, 0.6), (-0.1, 0.5), (0.5, -0.1)])
