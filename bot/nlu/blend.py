@@ -36,7 +36,7 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from bot.nlu.characters import CharacterScorer, character_model
+from bot.nlu.characters import CharacterScorer, fit_character_model
 
 RANKING = "intent_ranking"
 # Beyond skops' defaults, the only types the fitted pipelines hold: TF-IDF's idf diagonal
@@ -108,12 +108,8 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
         diet, text = float(self.config["diet_weight"]), float(self.config["text_weight"])
         if not (0.0 <= diet and 0.0 <= text and diet + text <= 1.0):
             raise ValueError(f"{name}: diet_weight and text_weight must be >= 0, sum <= 1")
-        self.text_clf: Pipeline | None = None
-        self._text_scorer: CharacterScorer | None = None  # once text_clf is fitted
-        if text > 0:
-            self.text_clf = character_model(
-                float(self.config["C"]), int(self.config["max_iter"]), self.config["random_state"]
-            )
+        self.text_clf: Pipeline | None = None  # trained, or loaded, when text_weight > 0
+        self._text_scorer: CharacterScorer | None = None
 
     @classmethod
     def load(
@@ -127,20 +123,25 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
         component = cls(config, execution_context.node_name, model_storage, resource)
         try:
             with model_storage.read_from(resource) as model_dir:
-                component.clf = _load_trusted(model_dir / f"{resource.name}.skops")
-                if component.text_clf is not None:
-                    component.text_clf = _load_trusted(model_dir / f"{resource.name}.text.skops")
+                component.clf = load_trusted(model_dir / f"{resource.name}.skops")
+                if float(component.config["text_weight"]) > 0:
+                    component.text_clf = load_trusted(model_dir / f"{resource.name}.text.skops")
                     component._text_scorer = CharacterScorer(component.text_clf)
         except ValueError:  # Rasa's storage: nothing persisted (no intent examples)
             logger.warning("%s: no trained model, DIET's intents are used alone", cls.__name__)
         return component
 
     def train(self, training_data: TrainingData) -> Resource:
-        if self.text_clf is not None:
+        if float(self.config["text_weight"]) > 0:
             examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
             if examples:
-                texts = [e.get(TEXT) for e in examples]
-                self.text_clf.fit(texts, [e.get(INTENT) for e in examples])
+                self.text_clf = fit_character_model(
+                    [e.get(TEXT) for e in examples],
+                    [e.get(INTENT) for e in examples],
+                    float(self.config["C"]),
+                    int(self.config["max_iter"]),
+                    self.config["random_state"],
+                )
                 self._text_scorer = CharacterScorer(self.text_clf)
         resource = super().train(training_data)  # fits the features model, then persists
         if self.text_clf is not None and hasattr(self.clf, "classes_"):
@@ -192,7 +193,8 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
         return mixed
 
 
-def _load_trusted(path: Any) -> Any:
+def load_trusted(path: Any) -> Any:
+    """A skops file, refused if it holds a type beyond skops' defaults and TRUSTED."""
     untrusted = set(sio.get_untrusted_types(file=path))
     if untrusted - TRUSTED:
         raise TypeError(f"{path}: unexpected types {sorted(untrusted - TRUSTED)}")
@@ -204,15 +206,17 @@ def blend(
     classes: Any,
     probabilities: np.ndarray[Any, Any],
     diet_weight: float,
+    key: str = "name",
 ) -> list[dict[str, Any]]:
     """`diet_weight` x the earlier ranking + (1 - diet_weight) x ours, best first.
-    Intents the earlier ranking left out count as 0 there."""
+    Labels the earlier ranking left out count as 0 there. `key` names the label in the
+    ranking's entries (a response selector's are "intent_response_key")."""
     pairs = zip(classes, probabilities, strict=True)
     scores = {str(name): (1.0 - diet_weight) * float(p) for name, p in pairs}
     for entry in ranking:
-        name = str(entry["name"])
+        name = str(entry[key])
         scores[name] = scores.get(name, 0.0) + diet_weight * float(entry["confidence"])
     return [
-        {"name": name, "confidence": confidence}
+        {key: name, "confidence": confidence}
         for name, confidence in sorted(scores.items(), key=lambda item: -item[1])
     ]

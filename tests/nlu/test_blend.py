@@ -19,7 +19,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.blend import BlendedIntentClassifier, blend
-from bot.nlu.characters import CharacterScorer, character_model, romanize
+from bot.nlu.characters import CharacterScorer, fit_character_model, romanize
 from bot.nlu.tokenizer import KefuJiebaTokenizer
 from tests.conftest import ROOT
 
@@ -195,11 +195,22 @@ def test_the_fast_scorer_equals_the_pipeline(spelt: dict[str, Any]) -> None:
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
-def test_the_fast_scorer_refuses_a_two_class_model() -> None:
+def test_the_fast_scorer_equals_the_pipeline_with_two_intents() -> None:
     texts = ["停电 outage", "停电了 outage", "电费 bill", "电费多少 bill"]
-    model = character_model(10.0, 100, None).fit(texts, list("aabb"))
-    with pytest.raises(ValueError, match="three or more"):
-        CharacterScorer(model)
+    model = fit_character_model(texts, list("aabb"), 10.0, 100, None)
+    probe = [*texts, "tingdian", "", "bill bill 电费"]
+    expected = model.predict_proba(probe)
+    np.testing.assert_allclose(CharacterScorer(model).predict_proba(probe), expected, atol=1e-12)
+
+
+def test_chinese_only_training_data_still_trains() -> None:
+    # No "word" (a run of Chinese, to scikit-learn) is seen twice: that view keeps all.
+    texts = ["停电了", "又停电了", "家里停电", "电费多少", "电费太贵", "查电费", "你好", "你好呀"]
+    model = fit_character_model(texts, [*"aaa", *"bbb", *"cc"], 10.0, 100, None)
+    union = model.named_steps["features"]
+    assert [name for name, _ in union.transformer_list] == ["chars", "pinyin", "words"]
+    assert union.transformer_list[2][1].min_df == 1
+    assert model.predict(["tingdian"])[0] == "a"
 
 
 @pytest.mark.parametrize(("diet", "text"), [(0.6, 0.6), (-0.1, 0.5), (0.5, -0.1)])
