@@ -144,9 +144,10 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
                 )
                 self._text_scorer = CharacterScorer(self.text_clf)
         resource = super().train(training_data)  # fits the features model, then persists
+        # _ours averages the two column by column: the same labels in the same order.
         if self.text_clf is not None and hasattr(self.clf, "classes_"):
-            # _ours averages the two column by column.
-            assert list(self.text_clf.classes_) == list(self.clf.classes_)
+            if list(self.text_clf.classes_) != list(self.clf.classes_):
+                raise RuntimeError(f"{self._resource.name}: the two models' labels differ")
         return resource
 
     def persist(self) -> None:

@@ -1,7 +1,8 @@
 """Understanding on the running stack, over the real socket.io channel: complaints phrased as
-a stance, a complaint about an outage, off-topic questions, complaint cues on an FAQ, and
-Rasa's two-stage fallback in both languages (did you mean, a click, none of these, a
-person). The scores on sentences nobody here wrote are `scripts/nlu_report.py --gate`'s."""
+a stance, a complaint about an outage, off-topic questions, complaint cues on an FAQ,
+Chinese typed partly in pinyin, and Rasa's two-stage fallback in both languages (did you
+mean, a click, none of these, a person). The scores on sentences nobody here wrote are
+`scripts/nlu_report.py --gate`'s."""
 
 from __future__ import annotations
 
@@ -65,6 +66,21 @@ async def test_an_off_topic_question_gets_what_we_do_and_a_person_never_an_faq(
     assert person in [b["title"] for b in choices(reply)]
     events = await stored_events(stack, customer.session_id, 1)
     assert "utter_faq" not in [e.get("name") for e in events if e["event"] == "action"]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [("家里tingdian了", "report_outage"), ("dianfei怎么交", "pay_bill")],
+)
+async def test_chinese_typed_partly_in_pinyin_is_understood(
+    customer: Customer, stack: Stack, text: str, intent: str
+) -> None:
+    # With the input method off for a word: the character model spells Chinese in pinyin.
+    await customer.say(text)
+    await customer.reply()
+    events = await stored_events(stack, customer.session_id, 1)
+    user_turns = [e for e in events if e["event"] == "user"]
+    assert user_turns[-1]["parse_data"]["intent"]["name"] == intent
 
 
 @pytest.mark.parametrize(
