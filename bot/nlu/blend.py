@@ -80,6 +80,8 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
             # 1 - diet_weight - text_weight for the features model.
             "diet_weight": 0.5,
             "text_weight": 0.0,
+            # The character model's optimiser iterations (its own: it has 72,000 features).
+            "text_max_iter": 1000,
             "ranking_length": 10,
         }
 
@@ -139,7 +141,7 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
                     [e.get(TEXT) for e in examples],
                     [e.get(INTENT) for e in examples],
                     float(self.config["C"]),
-                    int(self.config["max_iter"]),
+                    int(self.config["text_max_iter"]),
                     self.config["random_state"],
                 )
                 self._text_scorer = CharacterScorer(self.text_clf)

@@ -20,6 +20,7 @@ config.yml).
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 from pypinyin import lazy_pinyin
 from scipy.special import softmax
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -70,7 +72,10 @@ def fit_character_model(
         raise ValueError("the training texts have no characters to learn from")
     lr = LogisticRegression(C=c, max_iter=max_iter, random_state=random_state)
     model = Pipeline([("features", FeatureUnion(parts)), ("lr", lr)])
-    return model.fit(texts, labels)
+    with warnings.catch_warnings():
+        # A max_iter short of convergence is a choice made on measurements (config.yml).
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(texts, labels)
 
 
 class CharacterScorer:
