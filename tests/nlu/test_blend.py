@@ -7,12 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.sparse
-from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
-from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import (
-    CountVectorsFeaturizer,
-)
 from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, INTENT, TEXT
 from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
@@ -20,10 +16,9 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.blend import BlendedIntentClassifier, blend
 from bot.nlu.characters import CharacterScorer, fit_character_model, romanize
-from bot.nlu.tokenizer import KefuJiebaTokenizer
 from tests.conftest import ROOT
+from tests.support.nlu import CONTEXT, featurized
 
-CONTEXT = ExecutionContext(GraphSchema({}), "test")
 EXAMPLES = {
     "report_outage": ["停电了", "家里没电了", "my power is out", "no electricity at home"],
     "ask_bill": ["电费多少", "这个月账单", "how much is my bill", "why is my bill so high"],
@@ -53,31 +48,16 @@ def train_blend(tmp: Any, examples: dict[str, list[str]], **config: Any) -> dict
     """Tokenizer, featurizer and blend trained on a tiny set, the blend loaded back from
     storage as a model would be."""
     storage = LocalModelStorage(tmp)
-    tokenizer = KefuJiebaTokenizer.create(
-        {**KefuJiebaTokenizer.get_default_config(), "dictionary_path": str(ROOT / "data/jieba")},
-        storage,
-        Resource("tokenizer"),
-        CONTEXT,
-    )
-    featurizer = CountVectorsFeaturizer.create(
-        {**CountVectorsFeaturizer.get_default_config(), "analyzer": "char_wb", "max_ngram": 3},
-        storage,
-        Resource("cv"),
-        CONTEXT,
-    )
     data = TrainingData(
         [Message({TEXT: t, INTENT: i}) for i, texts in examples.items() for t in texts]
     )
-    tokenizer.process_training_data(data)
-    featurizer.train(data)
-    featurizer.process_training_data(data)
+    front = featurized(storage, data)
     config = {**BlendedIntentClassifier.get_default_config(), **config}
     resource = Resource("blend")
     BlendedIntentClassifier.create(config, storage, resource, CONTEXT).train(data)
     loaded = BlendedIntentClassifier.load(config, storage, resource, CONTEXT)
     return {
-        "tokenizer": tokenizer,
-        "featurizer": featurizer,
+        **front,
         "blend": loaded,
         "data": data,
         "storage": tmp,

@@ -3,21 +3,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
-from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import (
-    CountVectorsFeaturizer,
-)
 from rasa.shared.nlu.constants import INTENT, INTENT_RESPONSE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.faq_selector import BlendedResponseSelector
-from bot.nlu.tokenizer import KefuJiebaTokenizer
-from tests.conftest import ROOT
+from tests.support.nlu import CONTEXT, featurized
 
-CONTEXT = ExecutionContext(GraphSchema({}), "test")
 # The character model drops n-grams seen once, so each answer repeats its key word.
 QUESTIONS = {
     "faq/capacity_increase": ["怎么增容", "增容要多久", "增容需要什么", "申请增容", "增容费用"],
@@ -31,18 +25,6 @@ def train(tmp: Any, **config: Any) -> dict[str, Any]:
     """Tokenizer, featurizer and selector trained on a tiny set; the selector loaded back
     from storage as a model would be."""
     storage = LocalModelStorage(tmp)
-    tokenizer = KefuJiebaTokenizer.create(
-        {**KefuJiebaTokenizer.get_default_config(), "dictionary_path": str(ROOT / "data/jieba")},
-        storage,
-        Resource("tokenizer"),
-        CONTEXT,
-    )
-    featurizer = CountVectorsFeaturizer.create(
-        {**CountVectorsFeaturizer.get_default_config(), "analyzer": "char_wb", "max_ngram": 3},
-        storage,
-        Resource("cv"),
-        CONTEXT,
-    )
     data = TrainingData(
         [
             Message({TEXT: t, INTENT: "faq", INTENT_RESPONSE_KEY: key})
@@ -51,9 +33,7 @@ def train(tmp: Any, **config: Any) -> dict[str, Any]:
         ],
         responses=ANSWERS,
     )
-    tokenizer.process_training_data(data)
-    featurizer.train(data)
-    featurizer.process_training_data(data)
+    front = featurized(storage, data)
     config = {
         **BlendedResponseSelector.get_default_config(),
         "retrieval_intent": "faq",
@@ -64,7 +44,7 @@ def train(tmp: Any, **config: Any) -> dict[str, Any]:
     resource = Resource("selector")
     BlendedResponseSelector.create(config, storage, resource, CONTEXT).train(data)
     loaded = BlendedResponseSelector.load(config, storage, resource, CONTEXT)
-    return {"tokenizer": tokenizer, "featurizer": featurizer, "selector": loaded, "dir": tmp}
+    return {**front, "selector": loaded, "dir": tmp}
 
 
 def select(trained: dict[str, Any], text: str) -> dict[str, Any]:
